@@ -1,0 +1,146 @@
+/**
+ * The one client factory: embedded PGlite under the data directory when no URL
+ * is given, postgres.js when one is. The same drizzle schema and migrations
+ * serve both; migrations apply on open.
+ */
+import fs from "node:fs";
+import path from "node:path";
+import type { PgDatabase, PgQueryResultHKT } from "drizzle-orm/pg-core";
+import * as schema from "./schema";
+import { acquireDataDirLock } from "./data-dir-lock";
+
+export type Db = PgDatabase<PgQueryResultHKT, typeof schema>;
+
+export interface DatabaseHandle {
+  db: Db;
+  driver: "pglite" | "postgres";
+  /** Where it lives: the PGlite directory or the URL without its password. */
+  location: string;
+  /** Run raw SQL and get rows, whatever the driver. */
+  query<T = Record<string, unknown>>(text: string, params?: unknown[]): Promise<T[]>;
+  close(): Promise<void>;
+}
+
+export interface OpenOptions {
+  /** postgres:// URL; when absent, PGlite in `dataDir`. */
+  url?: string;
+  /** A PGlite directory; `memory://` for a throwaway in-memory database. */
+  dataDir?: string;
+  migrate?: boolean;
+}
+
+/** The repository root, where `db/migrations` lives (set by the CLI launcher; else the working directory). */
+export function appRoot(): string {
+  return process.env.TRIBUTARY_APP_ROOT ?? process.cwd();
+}
+
+export function migrationsFolder(): string {
+  return path.join(appRoot(), "db", "migrations");
+}
+
+/** The data directory from the environment: TRIBUTARY_DATA_DIR, default `.data` under the working directory. */
+export function defaultDataDir(): string {
+  return path.resolve(process.env.TRIBUTARY_DATA_DIR ?? ".data");
+}
+
+export function redactUrl(url: string): string {
+  try {
+    const u = new URL(url);
+    if (u.password) u.password = "***";
+    return u.toString();
+  } catch {
+    return "(unparseable database URL)";
+  }
+}
+
+/**
+ * Open a raw connection (no migrations, no schema): PGlite under `dir` or postgres.js on `url`.
+ * Used for the app database and for the warehouse alike.
+ */
+export async function openConnection(opts: { url?: string; dir?: string }): Promise<Omit<DatabaseHandle, "db"> & { drizzle: () => Db }> {
+  if (opts.url) {
+    const { default: postgres } = await import("postgres");
+    const { drizzle } = await import("drizzle-orm/postgres-js");
+    const client = postgres(opts.url, { max: 10, onnotice: () => {}, connect_timeout: 10 });
+    try {
+      await client`select 1`;
+    } catch (error) {
+      await client.end({ timeout: 1 });
+      throw new Error(`cannot connect to ${redactUrl(opts.url)}: ${(error as Error).message}`);
+    }
+    return {
+      driver: "postgres",
+      location: redactUrl(opts.url),
+      query: async <T,>(text: string, params: unknown[] = []) =>
+        (await client.unsafe(text, params as never[])) as unknown as T[],
+      close: () => client.end({ timeout: 5 }),
+      drizzle: () => drizzle(client, { schema }) as unknown as Db,
+    };
+  }
+  const dir = opts.dir ?? path.join(defaultDataDir(), "app");
+  const { PGlite } = await import("@electric-sql/pglite");
+  const { drizzle } = await import("drizzle-orm/pglite");
+  const inMemory = dir.startsWith("memory://");
+  let release = () => {};
+  if (!inMemory) {
+    fs.mkdirSync(dir, { recursive: true });
+    release = acquireDataDirLock(dir);
+  }
+  let client: InstanceType<typeof PGlite>;
+  try {
+    client = new PGlite(inMemory ? undefined : dir);
+    await client.waitReady;
+  } catch (error) {
+    release();
+    throw new Error(`cannot open the embedded database in ${dir}: ${(error as Error).message}`);
+  }
+  return {
+    driver: "pglite",
+    location: dir,
+    query: async <T,>(text: string, params: unknown[] = []) => (await client.query<T>(text, params)).rows,
+    close: async () => {
+      try {
+        await client.close();
+      } finally {
+        release();
+      }
+    },
+    drizzle: () => drizzle(client, { schema }) as unknown as Db,
+  };
+}
+
+/** Open the app database and bring its schema up to date. */
+export async function openDatabase(opts: OpenOptions = {}): Promise<DatabaseHandle> {
+  const conn = await openConnection({ url: opts.url, dir: opts.dataDir });
+  const db = conn.drizzle();
+  if (opts.migrate !== false) {
+    try {
+      await migrateDatabase(db, conn.driver);
+    } catch (error) {
+      await conn.close();
+      throw new Error(`migrating the database at ${conn.location} failed: ${(error as Error).message}`);
+    }
+  }
+  return { db, driver: conn.driver, location: conn.location, query: conn.query, close: conn.close };
+}
+
+export async function migrateDatabase(db: Db, driver: DatabaseHandle["driver"]): Promise<void> {
+  const config = { migrationsFolder: migrationsFolder() };
+  if (driver === "pglite") {
+    const { migrate } = await import("drizzle-orm/pglite/migrator");
+    await migrate(db as never, config);
+  } else {
+    const { migrate } = await import("drizzle-orm/postgres-js/migrator");
+    await migrate(db as never, config);
+  }
+}
+
+/** The app database as configured by the environment: DATABASE_URL, else PGlite in TRIBUTARY_DATA_DIR/app. */
+export function openDatabaseFromEnv(dataDir = defaultDataDir()): Promise<DatabaseHandle> {
+  return openDatabase({ url: process.env.DATABASE_URL || undefined, dataDir: path.join(dataDir, "app") });
+}
+
+/** The warehouse as configured by the environment: WAREHOUSE_URL, else PGlite in TRIBUTARY_DATA_DIR/warehouse. */
+export async function openWarehouseFromEnv(dataDir = defaultDataDir()) {
+  return openConnection({ url: process.env.WAREHOUSE_URL || undefined, dir: path.join(dataDir, "warehouse") });
+}

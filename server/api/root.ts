@@ -1,0 +1,10 @@
+/** The app's tRPC router: one sub-router per domain. */
+import { pipelinesRouter } from "./routers/pipelines";
+import { createCallerFactory, router } from "./trpc";
+
+export const appRouter = router({
+  pipelines: pipelinesRouter,
+});
+
+export type AppRouter = typeof appRouter;
+export const createCaller = createCallerFactory(appRouter);

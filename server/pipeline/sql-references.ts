@@ -1,0 +1,71 @@
+/**
+ * What a SQL cell reads, found with the real PostgreSQL parser (libpg-query,
+ * compiled to WebAssembly). Server side only: the browser gets these results
+ * from the API, so the WASM module never enters the client bundle.
+ */
+import { loadModule, parseSync } from "libpg-query";
+
+export interface TableReference {
+  schema?: string;
+  name: string;
+  /** 0-based offset of the reference in the SQL text. */
+  offset: number;
+}
+
+export type SqlAnalysis =
+  | { ok: true; tables: TableReference[] }
+  | { ok: false; message: string; offset: number };
+
+/** Parses SQL and lists the tables it reads. Injected into `validate` so that validation stays pure. */
+export type SqlAnalyzer = (sql: string) => SqlAnalysis;
+
+let ready: Promise<SqlAnalyzer> | undefined;
+
+/** Load the parser once (≈ 50 ms) and return the analyzer. */
+export function loadSqlAnalyzer(): Promise<SqlAnalyzer> {
+  ready ??= loadModule().then(() => analyzeSql);
+  return ready;
+}
+
+/**
+ * Replace named bind parameters (`:region`, `:logical_date`) by positional ones
+ * of the same length, so that the parser accepts them and offsets stay true.
+ * `::` casts are left alone.
+ */
+export function neutralizeNamedParams(sql: string): string {
+  return sql.replace(/(?<![:\w]):([A-Za-z_][A-Za-z0-9_]*)/g, (match) => "$1".padEnd(match.length, " "));
+}
+
+/**
+ * The analysis of one SQL text.
+ *
+ * 1. Parse it (after neutralizing named params); a syntax error returns its offset.
+ * 2. Walk the tree and collect every RangeVar (a table in FROM, JOIN, INSERT, …).
+ * 3. Drop the names of common table expressions the query defines itself.
+ */
+export function analyzeSql(sql: string): SqlAnalysis {
+  let tree: unknown;
+  try {
+    tree = parseSync(neutralizeNamedParams(sql));
+  } catch (error) {
+    const details = (error as { sqlDetails?: { cursorPosition?: number } }).sqlDetails;
+    return { ok: false, message: (error as Error).message, offset: Math.max(0, details?.cursorPosition ?? 0) };
+  }
+  const tables: TableReference[] = [];
+  const ctes = new Set<string>();
+  const walk = (value: unknown): void => {
+    if (Array.isArray(value)) {
+      for (const item of value) walk(item);
+      return;
+    }
+    if (value === null || typeof value !== "object") return;
+    const obj = value as Record<string, unknown>;
+    const rv = obj.RangeVar as { schemaname?: string; relname?: string; location?: number } | undefined;
+    if (rv?.relname) tables.push({ schema: rv.schemaname, name: rv.relname, offset: rv.location ?? 0 });
+    const cte = obj.CommonTableExpr as { ctename?: string } | undefined;
+    if (cte?.ctename) ctes.add(cte.ctename);
+    for (const key in obj) walk(obj[key]);
+  };
+  walk(tree);
+  return { ok: true, tables: tables.filter((t) => t.schema !== undefined || !ctes.has(t.name)) };
+}
