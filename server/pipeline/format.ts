@@ -3,6 +3,7 @@
  * current one. A format migration is a pure function from one format's document
  * to the next; `migrateFormat` applies them in a chain until `tributary/v1`.
  */
+import { parseTree, printParseErrorCode, type ParseError, type ParseErrorCode } from "jsonc-parser";
 import { CURRENT_FORMAT } from "./schema";
 import { positionOf, type Problem } from "./problems";
 
@@ -20,16 +21,22 @@ export const FORMAT_MIGRATIONS: Readonly<Record<string, FormatMigration>> = {};
 
 export type ReadResult = { ok: true; value: unknown } | { ok: false; problems: Problem[] };
 
-/** Parse JSON text; a syntax error is one problem with its line and column. */
+/**
+ * Parse JSON text; a syntax error is one problem with its line and column.
+ * JSON.parse is fast but does not always say where it failed, so on failure
+ * jsonc-parser (strict mode: no comments, no trailing commas) locates the error.
+ */
 export function parseJsonText(text: string): ReadResult {
   try {
     return { ok: true, value: JSON.parse(text) };
   } catch (error) {
-    const message = (error as Error).message;
-    const match = /at position (\d+)/.exec(message) ?? /\(char (\d+)\)/.exec(message);
-    const offset = match ? Number(match[1]) : text.length;
+    const errors: ParseError[] = [];
+    parseTree(text, errors, { disallowComments: true, allowTrailingComma: false, allowEmptyContent: false });
+    const first = errors[0];
+    const offset = first ? first.offset : text.length;
     const position = positionOf(text, offset);
-    const reason = message.replace(/^JSON\.parse: /, "").replace(/ in JSON at position \d+.*$/, "");
+    const reason = first ? describeJsonError(first.error) : (error as Error).message;
+    const near = text.slice(offset, offset + 20).split("\n")[0];
     return {
       ok: false,
       problems: [
@@ -38,11 +45,16 @@ export function parseJsonText(text: string): ReadResult {
           severity: "error",
           path: [],
           position,
-          message: `not valid JSON at line ${position.line}, column ${position.column}: ${reason}`,
+          message: `not valid JSON at line ${position.line}, column ${position.column}: ${reason}${near ? ` near ${JSON.stringify(near)}` : ""}`,
         },
       ],
     };
   }
+}
+
+function describeJsonError(code: ParseErrorCode): string {
+  const text = printParseErrorCode(code);
+  return text.replace(/([a-z])([A-Z])/g, "$1 $2").toLowerCase();
 }
 
 /**

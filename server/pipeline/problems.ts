@@ -62,11 +62,11 @@ export function formatPath(path: readonly (string | number)[]): string {
   return out || "(document)";
 }
 
-/** One line per problem, as the CLI prints them. */
+/** One line per problem, as the CLI prints them (messages already name any line and column). */
 export function formatProblem(problem: Problem): string {
-  const where = formatPath(problem.path);
-  const pos = problem.position ? ` (line ${problem.position.line}, column ${problem.position.column})` : "";
-  return `${problem.severity}: ${where}${pos}: ${problem.message}`;
+  return problem.path.length
+    ? `${problem.severity}: ${formatPath(problem.path)}: ${problem.message}`
+    : `${problem.severity}: ${problem.message}`;
 }
 
 /** 1-based line and column of `offset` in `text`. */
@@ -148,7 +148,7 @@ export function problemsFromZod(issues: readonly z.core.$ZodIssue[], raw: unknow
     }
     if (issue.code === "unrecognized_keys") {
       for (const key of issue.keys) {
-        out.push({ ...base, path: [...path, key], code: "unknown_field", message: `${prefix}unknown field '${key}' in ${path.length ? `'${field}'` : "the pipeline"}` });
+        out.push({ ...base, path: [...path, key], code: "unknown_field", message: `${prefix}unknown field '${key}' in ${path.length ? `'${formatPath(path)}'` : "the pipeline"}` });
       }
       continue;
     }
@@ -163,11 +163,23 @@ export function problemsFromZod(issues: readonly z.core.$ZodIssue[], raw: unknow
     }
     const isName = field === "name" && issue.code === "custom";
     const got = valueAt(raw, issue.path);
+    const size = typeof got === "number" ? String(got) : Array.isArray(got) ? `${got.length} entries` : undefined;
     const message =
-      issue.code === "custom" || issue.code === "too_big" || issue.code === "too_small"
+      issue.code === "custom"
         ? issue.message
-        : `${issue.message.replace(/^Invalid input: /, "")} (got ${describe(got)})`;
-    out.push({ ...base, code: isName ? "invalid_name" : "schema", message: `${prefix}${field}: ${message}` });
+        : issue.code === "too_big" || issue.code === "too_small"
+          ? `${issue.message}${size !== undefined ? ` (got ${size})` : ""}`
+          : `${issue.message.replace(/^Invalid input: /, "")} (got ${describe(got)})`;
+    const named = message.startsWith(field) || message.startsWith(`${field} `);
+    out.push({ ...base, code: isName ? "invalid_name" : "schema", message: `${prefix}${named ? "" : `${field}: `}${message}` });
   }
   return out;
+}
+
+/** A document or input that fails validation; carries every problem with its path. */
+export class ValidationError extends Error {
+  constructor(readonly problems: Problem[]) {
+    super(problems.find(isError)?.message ?? problems[0]?.message ?? "invalid pipeline");
+    this.name = "ValidationError";
+  }
 }

@@ -290,16 +290,21 @@ export const scheduleSchema = z
     enabled: z.boolean().optional(),
   })
   .superRefine((schedule, ctx) => {
-    try {
-      new Cron(schedule.cron, { paused: true, timezone: schedule.timezone });
-    } catch (error) {
-      const tz = schedule.timezone !== undefined && !isTimeZone(schedule.timezone);
+    // Checked on its own: croner accepts an unknown time zone until it computes a run.
+    if (schedule.timezone !== undefined && !isTimeZone(schedule.timezone)) {
       ctx.addIssue({
         code: "custom",
-        path: [tz ? "timezone" : "cron"],
-        message: tz
-          ? `timezone '${schedule.timezone}' is not an IANA time zone (e.g. 'Europe/Berlin', 'UTC')`
-          : `cron '${schedule.cron}' is not a valid cron expression: ${(error as Error).message}`,
+        path: ["timezone"],
+        message: `timezone '${schedule.timezone}' is not an IANA time zone (e.g. 'Europe/Berlin', 'UTC')`,
+      });
+    }
+    try {
+      new Cron(schedule.cron, { paused: true });
+    } catch (error) {
+      ctx.addIssue({
+        code: "custom",
+        path: ["cron"],
+        message: `cron '${schedule.cron}' is not a valid cron expression: ${(error as Error).message}`,
       });
     }
   });

@@ -287,7 +287,7 @@ export const pipelineDocumentInput = z.unknown().transform((raw, ctx) => {
   const result = parsePipeline(raw);
   if (!result.ok) {
     for (const problem of result.problems.filter((p) => p.severity === "error")) {
-      ctx.addIssue({ code: "custom", message: problem.message, path: problem.path, params: { problem } });
+      ctx.addIssue({ code: "custom", message: problem.message, path: [...problem.path], params: { problem } });
     }
     return z.NEVER;
   }
