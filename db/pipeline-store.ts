@@ -4,7 +4,7 @@
  * started from: a stale save fails with ConflictError, never overwrites.
  */
 import { and, asc, desc, eq, sql } from "drizzle-orm";
-import { isError, serializePipeline, validate, type PipelineFile, type SqlAnalyzer } from "@/server/pipeline";
+import { isError, serializePipeline, validate, type PipelineFile, type Problem, type SqlAnalyzer } from "@/server/pipeline";
 import type { Db } from "./client";
 import { ConflictError, NotFoundError, isUniqueViolation } from "./errors";
 import { pipelines, pipelineVersions } from "./schema";
@@ -43,6 +43,8 @@ export interface SaveResult {
 export interface StoreOptions {
   /** Counts SQL problems into errorCount; without it SQL is not checked. */
   sql?: SqlAnalyzer;
+  /** The document's problems when the caller has them already (saves validating twice). */
+  problems?: readonly Problem[];
 }
 
 const summaryColumns = {
@@ -84,7 +86,8 @@ export async function getPipeline(db: Db, ref: { id: string } | { name: string }
 }
 
 function counts(document: PipelineFile, options: StoreOptions) {
-  return { nodeCount: document.nodes.length, errorCount: validate(document, { sql: options.sql }).filter(isError).length };
+  const problems = options.problems ?? validate(document, { sql: options.sql });
+  return { nodeCount: document.nodes.length, errorCount: problems.filter(isError).length };
 }
 
 export async function createPipeline(db: Db, document: PipelineFile, message = "created", options: StoreOptions = {}): Promise<SaveResult> {

@@ -30,13 +30,13 @@ export function filesDir(dataDir = defaultDataDir()): string {
  * 3. Import every `examples/*.json`; a broken example is reported and skipped.
  * 4. Set the mark.
  */
-export async function ensureExamples(db: Db, sql?: SqlAnalyzer): Promise<string[]> {
+export async function ensureExamples(db: Db, sql?: SqlAnalyzer, dataDir = defaultDataDir()): Promise<string[]> {
   const [mark] = await db.select().from(appSettings).where(eq(appSettings.key, MARK));
   if (mark) return [];
   const dir = examplesDir();
   if (!fs.existsSync(dir)) return [];
   const dataSrc = path.join(dir, "data");
-  if (fs.existsSync(dataSrc)) fs.cpSync(dataSrc, path.join(filesDir(), "data"), { recursive: true, force: false, errorOnExist: false });
+  if (fs.existsSync(dataSrc)) fs.cpSync(dataSrc, path.join(filesDir(dataDir), "data"), { recursive: true, force: false, errorOnExist: false });
   const loaded: string[] = [];
   for (const file of fs.readdirSync(dir).filter((f) => f.endsWith(".json")).sort()) {
     const parsed = parsePipelineText(fs.readFileSync(path.join(dir, file), "utf8"), { sql });

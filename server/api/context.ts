@@ -2,6 +2,7 @@
  * The per-process app context: the open database and the SQL analyzer. Opened
  * once per process (kept on globalThis so that dev-mode reloads reuse it).
  */
+import "server-only";
 import { openDatabaseFromEnv, type DatabaseHandle, type Db } from "@/db/client";
 import { loadSqlAnalyzer, type SqlAnalyzer } from "@/server/pipeline/sql-references";
 

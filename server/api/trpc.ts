@@ -5,7 +5,7 @@
 import { initTRPC, TRPCError } from "@trpc/server";
 import { ZodError } from "zod";
 import { ConflictError, NotFoundError } from "@/db/errors";
-import type { Problem } from "@/server/pipeline";
+import { ValidationError, type Problem } from "@/server/pipeline";
 import type { Context } from "./context";
 
 function problemsOf(error: ZodError): Problem[] {
@@ -23,20 +23,21 @@ const t = initTRPC.context<Context>().create({
       ...shape,
       data: {
         ...shape.data,
-        problems: cause instanceof ZodError ? problemsOf(cause) : null,
+        problems: cause instanceof ValidationError ? cause.problems : cause instanceof ZodError ? problemsOf(cause) : null,
         currentVersion: cause instanceof ConflictError ? (cause.details.currentVersion ?? null) : null,
       },
     };
   },
 });
 
-/** Store errors become API codes: NotFound → NOT_FOUND, Conflict → CONFLICT. */
+/** Domain errors become API codes: NotFound → NOT_FOUND, Conflict → CONFLICT, Validation → BAD_REQUEST. */
 const mapErrors = t.middleware(async ({ next }) => {
   const result = await next();
   if (!result.ok) {
     const cause = result.error.cause;
     if (cause instanceof NotFoundError) throw new TRPCError({ code: "NOT_FOUND", message: cause.message, cause });
     if (cause instanceof ConflictError) throw new TRPCError({ code: "CONFLICT", message: cause.message, cause });
+    if (cause instanceof ValidationError) throw new TRPCError({ code: "BAD_REQUEST", message: cause.message, cause });
   }
   return result;
 });

@@ -6,10 +6,8 @@ import {
 } from "@/db/pipeline-store";
 import {
   CURRENT_FORMAT, nameSchema, parsePipelineText, pipelineDocumentInput, serializePipeline, validate,
-  type PipelineFile,
+  ValidationError, type PipelineFile,
 } from "@/server/pipeline";
-import { TRPCError } from "@trpc/server";
-import { ZodError } from "zod";
 import { publicProcedure, router } from "../trpc";
 
 const id = z.uuid({ error: "not a pipeline id" });
@@ -35,8 +33,9 @@ export const pipelinesRouter = router({
   update: publicProcedure
     .input(z.object({ id, baseVersion: version, document: pipelineDocumentInput, message: z.string().max(500).optional() }))
     .mutation(async ({ ctx, input }) => {
-      const saved = await savePipeline(ctx.db, input, ctx);
-      return { ...saved, problems: validate(input.document, { sql: ctx.sql }) };
+      const problems = validate(input.document, { sql: ctx.sql });
+      const saved = await savePipeline(ctx.db, input, { problems });
+      return { ...saved, problems };
     }),
 
   rename: publicProcedure
@@ -65,11 +64,8 @@ export const pipelinesRouter = router({
   /** Import a pipeline file's text: a new pipeline, or a new version of the one with its name. */
   import: publicProcedure.input(z.object({ text: z.string().max(50_000_000) })).mutation(async ({ ctx, input }) => {
     const parsed = parsePipelineText(input.text, { sql: ctx.sql });
-    if (!parsed.ok) {
-      const issues = parsed.problems.map((problem) => ({ code: "custom" as const, message: problem.message, path: problem.path, params: { problem }, input: undefined }));
-      throw new TRPCError({ code: "BAD_REQUEST", message: parsed.problems[0]?.message ?? "invalid pipeline file", cause: new ZodError(issues) });
-    }
-    const saved = await importPipeline(ctx.db, parsed.pipeline, ctx);
+    if (!parsed.ok) throw new ValidationError(parsed.problems);
+    const saved = await importPipeline(ctx.db, parsed.pipeline, { problems: parsed.problems });
     return { ...saved, problems: parsed.problems };
   }),
 

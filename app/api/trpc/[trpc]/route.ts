@@ -1,10 +1,13 @@
 import { fetchRequestHandler } from "@trpc/server/adapters/fetch";
 import { createContext } from "@/server/api/context";
 import { appRouter } from "@/server/api/root";
+import { isAuthorized, unauthorizedResponse } from "@/server/auth";
 
 export const dynamic = "force-dynamic";
 
 function handler(req: Request) {
+  // Checked here too, not only in proxy.ts: the API is what runs code.
+  if (!isAuthorized(req.headers.get("authorization"))) return unauthorizedResponse();
   return fetchRequestHandler({
     endpoint: "/api/trpc",
     req,

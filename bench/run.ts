@@ -1,0 +1,158 @@
+/**
+ * `npm run bench`: measures, prints one JSON document. Each entry compares our
+ * path with the direct baseline in the same run; targets are reported, never
+ * asserted in tests.
+ *
+ *   npm run bench                      # PGlite, plus Postgres when BENCH_DATABASE_URL or TEST_DATABASE_URL is set
+ *   npm run bench -- --only validate   # one group
+ */
+import { fetchRequestHandler } from "@trpc/server/adapters/fetch";
+import postgres from "postgres";
+import { openDatabase, type DatabaseHandle } from "@/db/client";
+import { createPipeline, getPipeline, savePipeline } from "@/db/pipeline-store";
+import { appRouter } from "@/server/api/root";
+import { parsePipeline, serializePipeline, type PipelineFile } from "@/server/pipeline";
+import { loadSqlAnalyzer, type SqlAnalyzer } from "@/server/pipeline/sql-references";
+import { generatePipeline } from "@/tests/fixtures/pipelines";
+
+interface Stats {
+  runs: number;
+  medianMs: number;
+  minMs: number;
+  p90Ms: number;
+}
+
+async function measure(runs: number, fn: () => unknown | Promise<unknown>, warmup = 2): Promise<Stats> {
+  for (let i = 0; i < warmup; i++) await fn();
+  const times: number[] = [];
+  for (let i = 0; i < runs; i++) {
+    const t0 = performance.now();
+    await fn();
+    times.push(performance.now() - t0);
+  }
+  times.sort((a, b) => a - b);
+  const round = (x: number) => Math.round(x * 100) / 100;
+  return { runs, medianMs: round(times[Math.floor(runs / 2)]!), minMs: round(times[0]!), p90Ms: round(times[Math.floor(runs * 0.9)]!) };
+}
+
+/** validate + canonicalize a generated 5,000-node pipeline, against JSON.parse + JSON.stringify of the same text. */
+async function benchValidate(sql: SqlAnalyzer) {
+  const doc = generatePipeline(5000);
+  const text = JSON.stringify(doc);
+  const ours = await measure(15, () => serializePipeline(parsePipeline(JSON.parse(text) as unknown).pipeline!));
+  const withSql = await measure(7, () => serializePipeline(parsePipeline(JSON.parse(text) as unknown, { sql }).pipeline!));
+  const baseline = await measure(15, () => JSON.stringify(JSON.parse(text) as unknown, null, 2));
+  return {
+    name: "validate_canonicalize_5000_nodes",
+    nodes: doc.nodes.length,
+    edges: doc.edges.length,
+    bytes: text.length,
+    targetMs: 200,
+    validateCanonicalize: ours,
+    validateCanonicalizeWithSqlAnalysis: withSql,
+    baselineJsonParseStringify: baseline,
+    meetsTarget: ours.medianMs < 200,
+    overBaseline: Math.round((ours.medianMs / baseline.medianMs) * 10) / 10,
+  };
+}
+
+/** Save + load of the 5,000-node pipeline through tRPC's HTTP handler, against the store called directly. */
+async function benchSaveLoad(driver: string, handle: DatabaseHandle, sql: SqlAnalyzer) {
+  const doc = generatePipeline(5000);
+  const ctx = { db: handle.db, sql };
+  const call = async (path: string, input: unknown, method: "GET" | "POST") => {
+    const url = new URL(`http://127.0.0.1/api/trpc/${path}`);
+    if (method === "GET") url.searchParams.set("input", JSON.stringify(input));
+    const res = await fetchRequestHandler({
+      endpoint: "/api/trpc",
+      req: new Request(url, { method, headers: { "content-type": "application/json" }, body: method === "POST" ? JSON.stringify(input) : undefined }),
+      router: appRouter,
+      createContext: async () => ctx,
+    });
+    const body = (await res.json()) as { result?: { data: unknown }; error?: { message: string } };
+    if (body.error) throw new Error(`${path}: ${body.error.message}`);
+    return body.result!.data;
+  };
+  const trpcDoc = { ...doc, name: `bench_${driver}` };
+  const directDoc = { ...doc, name: `bench_direct_${driver}` };
+  const created = (await call("pipelines.create", { name: trpcDoc.name }, "POST")) as { id: string };
+  let version = 1;
+  const trpcSave = await measure(7, async () => {
+    const saved = (await call("pipelines.update", { id: created.id, baseVersion: version, document: trpcDoc }, "POST")) as { version: number };
+    version = saved.version;
+  });
+  const trpcLoad = await measure(7, () => call("pipelines.byId", { id: created.id }, "GET"));
+
+  const direct = await createPipeline(handle.db, directDoc satisfies PipelineFile);
+  let directVersion = 1;
+  const directSave = await measure(7, async () => {
+    directVersion = (await savePipeline(handle.db, { id: direct.id, baseVersion: directVersion, document: directDoc }, { problems: [] })).version;
+  });
+  const directLoad = await measure(7, () => getPipeline(handle.db, { id: direct.id }));
+  return {
+    name: `save_load_5000_nodes_trpc_${driver}`,
+    trpcSave,
+    trpcLoad,
+    baselineStoreWriteOnly: directSave,
+    baselineStoreReadOnly: directLoad,
+    note: "tRPC save = input schema parse + validate() with SQL analysis + write; tRPC load = read + validate() with SQL analysis (problems are always fresh); baselines call the store directly without validation",
+  };
+}
+
+async function openBenchPostgres(url: string) {
+  const admin = postgres(url, { max: 1, onnotice: () => {} });
+  const name = `tributary_bench_${process.pid}`;
+  await admin.unsafe(`drop database if exists ${name} with (force)`);
+  await admin.unsafe(`create database ${name}`);
+  await admin.end();
+  const u = new URL(url);
+  u.pathname = `/${name}`;
+  const handle = await openDatabase({ url: u.toString() });
+  return {
+    handle,
+    drop: async () => {
+      await handle.close();
+      const again = postgres(url, { max: 1, onnotice: () => {} });
+      await again.unsafe(`drop database if exists ${name} with (force)`);
+      await again.end();
+    },
+  };
+}
+
+async function main() {
+  const only = process.argv.includes("--only") ? process.argv[process.argv.indexOf("--only") + 1] : undefined;
+  const sql = await loadSqlAnalyzer();
+  const results: unknown[] = [];
+  if (!only || only === "validate") results.push(await benchValidate(sql));
+  if (!only || only === "save") {
+    const pglite = await openDatabase({ dataDir: "memory://" });
+    try {
+      results.push(await benchSaveLoad("pglite", pglite, sql));
+    } finally {
+      await pglite.close();
+    }
+    const pgUrl = process.env.BENCH_DATABASE_URL ?? process.env.TEST_DATABASE_URL;
+    if (pgUrl) {
+      const pg = await openBenchPostgres(pgUrl);
+      try {
+        results.push(await benchSaveLoad("postgres", pg.handle, sql));
+      } finally {
+        await pg.drop();
+      }
+    } else {
+      results.push({ name: "save_load_5000_nodes_trpc_postgres", skipped: "set BENCH_DATABASE_URL or TEST_DATABASE_URL to measure on Postgres" });
+    }
+  }
+  const report = {
+    at: new Date().toISOString(),
+    node: process.version,
+    cpus: (await import("node:os")).cpus().length,
+    results,
+  };
+  process.stdout.write(JSON.stringify(report, null, 2) + "\n");
+}
+
+main().catch((error: unknown) => {
+  process.stderr.write(`bench failed: ${(error as Error).stack ?? String(error)}\n`);
+  process.exit(1);
+});

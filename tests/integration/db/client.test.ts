@@ -1,0 +1,69 @@
+/** The client factory: PGlite by default, postgres.js with a URL; the warehouse beside it. */
+import fs from "node:fs";
+import os from "node:os";
+import path from "node:path";
+import { afterAll, afterEach, describe, expect, it } from "vitest";
+import { openDatabase, openDatabaseFromEnv, openWarehouseFromEnv, redactUrl } from "@/db/client";
+import { openTempPostgres } from "../databases";
+
+const tmp = fs.mkdtempSync(path.join(os.tmpdir(), "tributary-client-"));
+const saved = { DATABASE_URL: process.env.DATABASE_URL, WAREHOUSE_URL: process.env.WAREHOUSE_URL };
+afterEach(() => Object.assign(process.env, saved));
+afterAll(() => fs.rmSync(tmp, { recursive: true, force: true }));
+
+const tables = `select table_name from information_schema.tables where table_schema = 'public' order by 1`;
+
+describe("client factory", () => {
+  it("opens PGlite under <data dir>/app and <data dir>/warehouse when no URL is set, and migrates the app db", async () => {
+    delete process.env.DATABASE_URL;
+    delete process.env.WAREHOUSE_URL;
+    const dir = path.join(tmp, "env");
+    const app = await openDatabaseFromEnv(dir);
+    const wh = await openWarehouseFromEnv(dir);
+    try {
+      expect(app).toMatchObject({ driver: "pglite", location: path.join(dir, "app") });
+      expect(wh).toMatchObject({ driver: "pglite", location: path.join(dir, "warehouse") });
+      const names = (await app.query<{ table_name: string }>(tables)).map((r) => r.table_name);
+      expect(names).toEqual(expect.arrayContaining(["pipelines", "pipeline_versions", "runs", "task_runs", "run_events", "task_logs", "connections"]));
+      // The warehouse is a separate database: none of the app's tables are there.
+      expect(await wh.query(tables)).toEqual([]);
+    } finally {
+      await app.close();
+      await wh.close();
+    }
+    // Reopening applies no migration twice and keeps data.
+    const again = await openDatabaseFromEnv(dir);
+    try {
+      expect((await again.query<{ n: number }>("select count(*)::int as n from drizzle.__drizzle_migrations"))[0]!.n).toBe(1);
+    } finally {
+      await again.close();
+    }
+  });
+
+  it("names the server and hides the password when a URL cannot be reached", async () => {
+    await expect(openDatabase({ url: "postgres://bob:hunter2@127.0.0.1:1/nope" })).rejects.toThrow(/cannot connect to postgres:\/\/bob:\*\*\*@127\.0\.0\.1:1\/nope/);
+    await expect(openDatabase({ url: "postgres://bob:hunter2@127.0.0.1:1/nope" })).rejects.not.toThrow(/hunter2/);
+    expect(redactUrl("postgres://u:secret@h:5432/db")).toBe("postgres://u:***@h:5432/db");
+  });
+
+  it.runIf(!!process.env.TEST_DATABASE_URL)("uses postgres.js when DATABASE_URL / WAREHOUSE_URL are set", async () => {
+    const pg = await openTempPostgres("tributary_client");
+    try {
+      process.env.DATABASE_URL = pg.url;
+      process.env.WAREHOUSE_URL = pg.url;
+      const app = await openDatabaseFromEnv(path.join(tmp, "unused"));
+      const wh = await openWarehouseFromEnv(path.join(tmp, "unused"));
+      try {
+        expect(app.driver).toBe("postgres");
+        expect(wh.driver).toBe("postgres");
+        expect((await wh.query<{ one: number }>("select 1 as one"))[0]!.one).toBe(1);
+        expect(fs.existsSync(path.join(tmp, "unused"))).toBe(false);
+      } finally {
+        await app.close();
+        await wh.close();
+      }
+    } finally {
+      await pg.close();
+    }
+  });
+});
