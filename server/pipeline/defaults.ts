@@ -14,6 +14,9 @@ export const BUILTIN_DEFAULTS = {
   priority: 0,
 } as const satisfies Required<TaskSettings>;
 
+/** Params every run has; SQL reads them as `:logical_date` and `:run_id`, JS as `params.logical_date`. */
+export const BUILTIN_PARAMS = ["logical_date", "run_id"] as const;
+
 export const DEFAULT_TRIGGER_RULE = "all_success" as const;
 export const DEFAULT_MAX_ACTIVE_RUNS = 1;
 export const DEFAULT_SENSOR_POLL_SECONDS = 30;

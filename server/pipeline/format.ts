@@ -45,7 +45,7 @@ export function parseJsonText(text: string): ReadResult {
           severity: "error",
           path: [],
           position,
-          message: `not valid JSON at line ${position.line}, column ${position.column}: ${reason}${near ? ` near ${JSON.stringify(near)}` : ""}`,
+          message: `not valid JSON at line ${position.line}, column ${position.column}: ${reason}${near ? ` near '${near}'` : ""}`,
         },
       ],
     };

@@ -23,6 +23,8 @@ export type ProblemCode =
   | "branch_edge_unlabelled"
   | "foreach_not_upstream"
   | "input_not_upstream"
+  | "input_required"
+  | "sql_unknown_param"
   | "sql_syntax"
   | "sql_not_upstream"
   | "sql_unknown_table"
@@ -105,13 +107,21 @@ function valueAt(raw: unknown, path: readonly PropertyKey[]): unknown {
   return cur;
 }
 
+/** How a message names the field at `path`: `retries`, `to[0]`. */
+function subjectOf(path: readonly (string | number)[]): string {
+  const last = path[path.length - 1];
+  if (last === undefined) return "the pipeline";
+  if (typeof last === "number") return `${String(path[path.length - 2] ?? "item")}[${last}]`;
+  return last;
+}
+
 function describe(value: unknown): string {
   if (value === undefined) return "nothing";
   if (value === null) return "null";
   if (Array.isArray(value)) return "a list";
   if (typeof value === "object") return "an object";
   const shown = JSON.stringify(value);
-  return `${typeof value} ${shown.length > 40 ? shown.slice(0, 37) + "..." : shown}`;
+  return shown.length > 40 ? shown.slice(0, 37) + "..." : shown;
 }
 
 /**
@@ -161,19 +171,49 @@ export function problemsFromZod(issues: readonly z.core.$ZodIssue[], raw: unknow
       });
       continue;
     }
-    const isName = field === "name" && issue.code === "custom";
-    const got = valueAt(raw, issue.path);
-    const size = typeof got === "number" ? String(got) : Array.isArray(got) ? `${got.length} entries` : undefined;
-    const message =
-      issue.code === "custom"
-        ? issue.message
-        : issue.code === "too_big" || issue.code === "too_small"
-          ? `${issue.message}${size !== undefined ? ` (got ${size})` : ""}`
-          : `${issue.message.replace(/^Invalid input: /, "")} (got ${describe(got)})`;
-    const named = message.startsWith(field) || message.startsWith(`${field} `);
-    out.push({ ...base, code: isName ? "invalid_name" : "schema", message: `${prefix}${named ? "" : `${field}: `}${message}` });
+    if (issue.code === "invalid_key") {
+      const inner = issue.issues.map((i) => i.message).join("; ");
+      out.push({ ...base, code: "invalid_name", message: `${prefix}key '${field}': ${inner}` });
+      continue;
+    }
+    const isName = issue.code === "custom" && (field === "name" || /^(table name part|name) '/.test(issue.message));
+    out.push({ ...base, code: isName ? "invalid_name" : "schema", message: `${prefix}${readable(issue, valueAt(raw, issue.path), subjectOf(path))}` });
   }
   return out;
+}
+
+const ARTICLE: Record<string, string> = {
+  int: "a whole number",
+  number: "a number",
+  string: "a string",
+  boolean: "true or false",
+  object: "an object",
+  array: "a list",
+};
+
+/** A zod issue in words that name the field and the value: "retries must be at least 0 (got -1)". */
+function readable(issue: z.core.$ZodIssue, got: unknown, subject: string): string {
+  const size = Array.isArray(got) ? `${got.length} entries` : typeof got === "string" ? `${got.length} characters` : describe(got);
+  switch (issue.code) {
+    case "custom":
+      return issue.message;
+    case "invalid_type":
+      return `${subject} must be ${ARTICLE[issue.expected] ?? issue.expected} (got ${describe(got)})`;
+    case "too_small":
+    case "too_big": {
+      if (!issue.message.startsWith("Too ")) return `${issue.message} (got ${size})`; // the schema's own wording
+      const bound = issue.code === "too_small" ? issue.minimum : issue.maximum;
+      const word = issue.code === "too_small" ? "at least" : "at most";
+      const strict = issue.inclusive === false ? (issue.code === "too_small" ? "more than" : "less than") : word;
+      if (issue.origin === "array") return `${subject} must have ${word} ${bound} entries (got ${size})`;
+      if (issue.origin === "string") return `${subject} must be ${word} ${bound} characters long (got ${size})`;
+      return `${subject} must be ${strict} ${bound} (got ${describe(got)})`;
+    }
+    case "invalid_value":
+      return `${subject} must be one of ${issue.values.map((v) => JSON.stringify(v)).join(", ")} (got ${describe(got)})`;
+    default:
+      return `${subject}: ${issue.message.replace(/^Invalid input: /, "")} (got ${describe(got)})`;
+  }
 }
 
 /** A document or input that fails validation; carries every problem with its path. */

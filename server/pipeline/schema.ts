@@ -12,11 +12,19 @@ import { nameProblem } from "./names";
 
 export const CURRENT_FORMAT = "tributary/v1" as const;
 
-/** A name that becomes a SQL identifier (node, pipeline, param, pool, connection). */
+/** A name that becomes a SQL identifier (node, pipeline, param, column). */
 export const nameSchema = z.string().superRefine((value, ctx) => {
   const problem = nameProblem(value);
   if (problem) ctx.addIssue({ code: "custom", message: problem });
 });
+
+/**
+ * A label that never becomes a SQL identifier (pools, connections): like a name,
+ * but `-` is allowed and SQL keywords are fine (the built-in pool is `default`).
+ */
+export const labelSchema = z
+  .string()
+  .regex(/^[a-z][a-z0-9_-]{0,62}$/, { error: "must start with a lower-case letter and contain only a-z, 0-9, _ and - (at most 63)" });
 
 /** A warehouse table: `table` or `schema.table`, each part a valid name. */
 export const tableNameSchema = z.string().superRefine((value, ctx) => {
@@ -72,12 +80,12 @@ export const httpSourceConfigSchema = z.strictObject({
   /** Dot path to the array of records inside a JSON answer, e.g. `data.items`. */
   recordsPath: z.string().optional(),
   /** A connection whose secret is sent as the Authorization header. */
-  connection: nameSchema.optional(),
+  connection: labelSchema.optional(),
   columns: columnsSchema.optional(),
 });
 
 export const querySourceConfigSchema = z.strictObject({
-  connection: nameSchema,
+  connection: labelSchema,
   sql: nonEmpty("sql"),
   columns: columnsSchema.optional(),
 });
@@ -90,7 +98,7 @@ export const tableSinkConfigSchema = z
     key: z.array(nameSchema).min(1, { error: "key must name at least one column" }).optional(),
     /** Which upstream node to load when the sink has several. */
     input: nameSchema.optional(),
-    connection: nameSchema.optional(),
+    connection: labelSchema.optional(),
   })
   .superRefine((cfg, ctx) => {
     if (cfg.mode === "upsert" && !cfg.key) {
@@ -98,15 +106,27 @@ export const tableSinkConfigSchema = z
     }
   });
 
+function minNotAboveMax(rule: { min?: number; max?: number }, ctx: z.RefinementCtx) {
+  if (rule.min === undefined && rule.max === undefined) {
+    ctx.addIssue({ code: "custom", path: ["min"], message: "give min, max or both" });
+  } else if (rule.min !== undefined && rule.max !== undefined && rule.min > rule.max) {
+    ctx.addIssue({ code: "custom", path: ["max"], message: `max ${rule.max} is below min ${rule.min}` });
+  }
+}
+
 const checkValue = z.union([z.string(), z.number(), z.boolean()]);
 export const checkRuleSchema = z.discriminatedUnion("type", [
   z.strictObject({ type: z.literal("not_null"), column: nameSchema }),
   z.strictObject({ type: z.literal("unique"), columns: z.array(nameSchema).min(1) }),
   z.strictObject({ type: z.literal("accepted_values"), column: nameSchema, values: z.array(checkValue).min(1) }),
-  z.strictObject({ type: z.literal("range"), column: nameSchema, min: z.number().optional(), max: z.number().optional() }),
+  z
+    .strictObject({ type: z.literal("range"), column: nameSchema, min: z.number().optional(), max: z.number().optional() })
+    .superRefine(minNotAboveMax),
   /** A SQL boolean expression every row must satisfy, e.g. `qty > 0`. */
   z.strictObject({ type: z.literal("expression"), sql: nonEmpty("sql"), label: z.string().optional() }),
-  z.strictObject({ type: z.literal("row_count"), min: z.int().min(0).optional(), max: z.int().min(0).optional() }),
+  z
+    .strictObject({ type: z.literal("row_count"), min: z.int().min(0).optional(), max: z.int().min(0).optional() })
+    .superRefine(minNotAboveMax),
 ]);
 export type CheckRule = z.infer<typeof checkRuleSchema>;
 
@@ -126,13 +146,13 @@ export const sensorConfigSchema = z.strictObject({
   /** SQL that returns one boolean; the sensor succeeds when it is true. */
   condition: nonEmpty("condition"),
   pollIntervalSeconds: z.number().min(1).max(86_400).optional(),
-  connection: nameSchema.optional(),
+  connection: labelSchema.optional(),
 });
 
 const notifyTarget = {
   url: httpUrl.optional(),
   /** A connection holding the webhook URL as its secret. */
-  connection: nameSchema.optional(),
+  connection: labelSchema.optional(),
 };
 function needsTarget<T extends { url?: string; connection?: string }>(cfg: T, ctx: z.RefinementCtx) {
   if (!cfg.url && !cfg.connection) {
@@ -156,7 +176,7 @@ export const notifyConfigSchema = z.discriminatedUnion("channel", [
     subject: nonEmpty("subject"),
     body: z.string(),
     /** The SMTP connection to send through. */
-    connection: nameSchema,
+    connection: labelSchema,
   }),
 ]);
 
@@ -197,7 +217,7 @@ export const taskSettingsShape = {
   retryBackoff: z.enum(RETRY_BACKOFFS).optional(),
   retryMaxDelaySeconds: z.number().min(0).max(604_800).optional(),
   timeoutSeconds: z.number().positive().max(604_800).optional(),
-  pool: nameSchema.optional(),
+  pool: labelSchema.optional(),
   priority: z.int().min(-1000).max(1000).optional(),
 };
 

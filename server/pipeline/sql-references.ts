@@ -12,8 +12,14 @@ export interface TableReference {
   offset: number;
 }
 
+/** A named bind parameter (`:region`) the SQL uses, outside string literals and comments. */
+export interface ParamReference {
+  name: string;
+  offset: number;
+}
+
 export type SqlAnalysis =
-  | { ok: true; tables: TableReference[] }
+  | { ok: true; tables: TableReference[]; params: ParamReference[] }
   | { ok: false; message: string; offset: number };
 
 /** Parses SQL and lists the tables it reads. Injected into `validate` so that validation stays pure. */
@@ -33,8 +39,10 @@ export function loadSqlAnalyzer(): Promise<SqlAnalyzer> {
  * `::` casts are left alone.
  */
 export function neutralizeNamedParams(sql: string): string {
-  return sql.replace(/(?<![:\w]):([A-Za-z_][A-Za-z0-9_]*)/g, (match) => "$1".padEnd(match.length, " "));
+  return sql.replace(NAMED_PARAM, (match) => "$1".padEnd(match.length, " "));
 }
+
+const NAMED_PARAM = /(?<![:\w]):([A-Za-z_][A-Za-z0-9_]*)/g;
 
 /**
  * The analysis of one SQL text.
@@ -42,8 +50,11 @@ export function neutralizeNamedParams(sql: string): string {
  * 1. Parse it (after neutralizing named params); a syntax error returns its offset.
  * 2. Walk the tree and collect every RangeVar (a table in FROM, JOIN, INSERT, …).
  * 3. Drop the names of common table expressions the query defines itself.
+ * 4. List the named params that the parser saw as parameters (so `':x'` in a string is not one).
  */
 export function analyzeSql(sql: string): SqlAnalysis {
+  const named = new Map<number, string>();
+  for (const m of sql.matchAll(NAMED_PARAM)) named.set(m.index, m[1]!);
   let tree: unknown;
   try {
     tree = parseSync(neutralizeNamedParams(sql));
@@ -52,6 +63,7 @@ export function analyzeSql(sql: string): SqlAnalysis {
     return { ok: false, message: (error as Error).message, offset: Math.max(0, details?.cursorPosition ?? 0) };
   }
   const tables: TableReference[] = [];
+  const params: ParamReference[] = [];
   const ctes = new Set<string>();
   const walk = (value: unknown): void => {
     if (Array.isArray(value)) {
@@ -62,10 +74,13 @@ export function analyzeSql(sql: string): SqlAnalysis {
     const obj = value as Record<string, unknown>;
     const rv = obj.RangeVar as { schemaname?: string; relname?: string; location?: number } | undefined;
     if (rv?.relname) tables.push({ schema: rv.schemaname, name: rv.relname, offset: rv.location ?? 0 });
+    const param = obj.ParamRef as { location?: number } | undefined;
+    const name = param?.location !== undefined ? named.get(param.location) : undefined;
+    if (name !== undefined) params.push({ name, offset: param!.location! });
     const cte = obj.CommonTableExpr as { ctename?: string } | undefined;
     if (cte?.ctename) ctes.add(cte.ctename);
     for (const key in obj) walk(obj[key]);
   };
   walk(tree);
-  return { ok: true, tables: tables.filter((t) => t.schema !== undefined || !ctes.has(t.name)) };
+  return { ok: true, tables: tables.filter((t) => t.schema !== undefined || !ctes.has(t.name)), params };
 }

@@ -8,6 +8,8 @@ import { findCycles } from "./graph";
 import { positionOf, problemsFromZod, type Problem } from "./problems";
 import { pipelineFileSchema, type PipelineFile } from "./schema";
 import type { SqlAnalyzer } from "./sql-references";
+import { BUILTIN_PARAMS } from "./defaults";
+import { NODE_KINDS } from "./schema";
 
 export interface ValidateOptions {
   /** Checks SQL syntax and the tables SQL reads; without it those checks are skipped. */
@@ -146,14 +148,16 @@ function graphProblems(doc: unknown, options: ValidateOptions): Problem[] {
     for (const end of ["from", "to"] as const) {
       if (!byId.has(edge[end])) {
         dangling = true;
+        const other = edge[end === "from" ? "to" : "from"];
         problems.push({
           code: "dangling_edge", severity: "error", path: ["edges", index, end],
-          message: `edge ${edge.from} → ${edge.to}: '${edge[end]}' is not a node of this pipeline`,
+          ...(byId.has(other) ? { nodeId: other } : {}),
+          message: `edge ${label(byId, edge.from)} → ${label(byId, edge.to)}: '${edge[end]}' is not a node id of this pipeline`,
         });
       }
     }
     if (dangling) return;
-    const key = `${edge.from}\u0000${edge.to}`;
+    const key = `${edge.from}\u0000${edge.to}\u0000${String(edge.branch ?? "")}`;
     const first = seenEdges.get(key);
     if (first !== undefined) {
       problems.push({
@@ -188,9 +192,22 @@ function graphProblems(doc: unknown, options: ValidateOptions): Problem[] {
   }
 
   const upstreamNames = new Map<string, Set<string>>(nodes.map((n) => [n.id, new Set<string>()]));
+  /** Upstream nodes whose output is a table (what SQL, sinks and checks can read). */
+  const upstreamTables = new Map<string, Set<string>>(nodes.map((n) => [n.id, new Set<string>()]));
   for (const e of edges) {
-    const fromName = byId.get(e.from)!.name;
-    if (fromName !== undefined) upstreamNames.get(e.to)!.add(fromName);
+    const from = byId.get(e.from)!;
+    if (from.name === undefined) continue;
+    upstreamNames.get(e.to)!.add(from.name);
+    if (producesTable(from.kind)) upstreamTables.get(e.to)!.add(from.name);
+  }
+  const params = new Set<string>([...Object.keys(asRecord(root.params) ?? {}), ...BUILTIN_PARAMS]);
+  for (const name of Object.keys(asRecord(root.params) ?? {})) {
+    if ((BUILTIN_PARAMS as readonly string[]).includes(name)) {
+      problems.push({
+        code: "invalid_name", severity: "error", path: ["params", name],
+        message: `param '${name}' is built in (${BUILTIN_PARAMS.join(", ")}); pick another name`,
+      });
+    }
   }
 
   for (const node of nodes) {
@@ -209,7 +226,14 @@ function graphProblems(doc: unknown, options: ValidateOptions): Problem[] {
         message: `${who}: input '${input}' must name a direct upstream node (upstream: ${list(ups)})`,
       });
     }
-    if (options.sql) problems.push(...sqlProblems(node, ups, byName, options.sql));
+    const tables = upstreamTables.get(node.id)!;
+    if (INPUT_KINDS.has(node.kind ?? "") && input === undefined && tables.size > 1) {
+      problems.push({
+        code: "input_required", severity: "error", path: ["nodes", node.index, "config", "input"], nodeId: node.id,
+        message: `${who}: it has ${tables.size} upstream tables (${list(tables)}); say which one it reads with "input"`,
+      });
+    }
+    if (options.sql) problems.push(...sqlProblems(node, tables, byName, params, options.sql));
   }
   return problems;
 }
@@ -220,13 +244,29 @@ const SQL_FIELDS: Record<string, { field: string; mustReadUpstream: boolean }> =
   sensor: { field: "condition", mustReadUpstream: false },
 };
 
-function sqlProblems(node: LooseNode, upstream: Set<string>, byName: Map<string, LooseNode>, analyze: SqlAnalyzer): Problem[] {
+function sqlProblems(
+  node: LooseNode,
+  upstream: Set<string>,
+  byName: Map<string, LooseNode>,
+  params: Set<string>,
+  analyze: SqlAnalyzer,
+): Problem[] {
+  const problems: Problem[] = [];
+  const who = `node '${node.name ?? node.id}'`;
+  if (node.kind === "check" && Array.isArray(node.config.rules)) {
+    node.config.rules.forEach((rule, i) => {
+      const sql = asRecord(rule)?.sql;
+      if (asRecord(rule)?.type === "expression" && typeof sql === "string" && sql.trim()) {
+        problems.push(...expressionProblems(node, ["nodes", node.index, "config", "rules", i, "sql"], sql, analyze));
+      }
+    });
+    return problems;
+  }
   const spec = node.kind ? SQL_FIELDS[node.kind] : undefined;
   const sql = spec ? node.config[spec.field] : undefined;
   if (!spec || typeof sql !== "string" || !sql.trim()) return [];
   if (node.kind === "sensor" && node.config.connection !== undefined) return []; // another database: only it knows
   const path = ["nodes", node.index, "config", spec.field];
-  const who = `node '${node.name ?? node.id}'`;
   const analysis = analyze(sql);
   if (!analysis.ok) {
     const position = positionOf(sql, analysis.offset);
@@ -235,21 +275,27 @@ function sqlProblems(node: LooseNode, upstream: Set<string>, byName: Map<string,
       message: `${who}: ${analysis.message} (line ${position.line}, column ${position.column} of the SQL)`,
     }];
   }
-  const problems: Problem[] = [];
+  for (const param of analysis.params) {
+    if (params.has(param.name)) continue;
+    const position = positionOf(sql, param.offset);
+    problems.push({
+      code: "sql_unknown_param", severity: "error", path, nodeId: node.id, position,
+      message: `${who}: uses :${param.name}, which is not a param of this pipeline (params: ${list(params)})`,
+    });
+  }
   let readsUpstream = false;
   for (const table of analysis.tables) {
     if (table.schema !== undefined) continue;
     const position = positionOf(sql, table.offset);
+    const source = byName.get(table.name);
     if (upstream.has(table.name)) {
-      const source = byName.get(table.name);
-      if (source?.kind && !TABLE_PRODUCING_KINDS.has(source.kind)) {
-        problems.push({
-          code: "sql_not_upstream", severity: "error", path, nodeId: node.id, position,
-          message: `${who}: reads '${table.name}', but a ${source.kind} node has no output table`,
-        });
-      }
       readsUpstream = true;
-    } else if (byName.has(table.name)) {
+    } else if (source && source.name !== node.name && !producesTable(source.kind) && isKnownKind(source.kind)) {
+      problems.push({
+        code: "sql_not_upstream", severity: "error", path, nodeId: node.id, position,
+        message: `${who}: reads '${table.name}', but a ${source.kind} node has no output table`,
+      });
+    } else if (source) {
       problems.push({
         code: "sql_not_upstream", severity: "error", path, nodeId: node.id, position,
         message: `${who}: reads '${table.name}', which is not upstream of it; connect ${table.name} → ${node.name ?? node.id}`,
@@ -257,18 +303,44 @@ function sqlProblems(node: LooseNode, upstream: Set<string>, byName: Map<string,
     } else {
       problems.push({
         code: "sql_unknown_table", severity: "warning", path, nodeId: node.id, position,
-        message: `${who}: reads '${table.name}', which is no upstream node (upstream: ${list(upstream)}); it must already exist in the warehouse`,
+        message: `${who}: reads '${table.name}', which is no upstream node (upstream tables: ${list(upstream)}); it must already exist in the warehouse`,
       });
     }
   }
   if (spec.mustReadUpstream && upstream.size > 0 && !readsUpstream) {
     problems.push({
       code: "sql_reads_no_upstream", severity: "warning", path, nodeId: node.id,
-      message: `${who}: its SQL reads none of its upstream nodes (${list(upstream)})`,
+      message: `${who}: its SQL reads none of its upstream tables (${list(upstream)})`,
     });
   }
   return problems;
 }
+
+/** A check rule's boolean expression: parsed inside a WHERE clause, positions mapped back. */
+function expressionProblems(node: LooseNode, path: (string | number)[], expression: string, analyze: SqlAnalyzer): Problem[] {
+  const prefix = "select 1 where (";
+  const analysis = analyze(`${prefix}${expression}\n)`);
+  if (analysis.ok) return [];
+  const offset = Math.min(Math.max(0, analysis.offset - prefix.length), expression.length);
+  const position = positionOf(expression, offset);
+  return [{
+    code: "sql_syntax", severity: "error", path, nodeId: node.id, position,
+    message: `node '${node.name ?? node.id}': ${analysis.message} (line ${position.line}, column ${position.column} of the expression)`,
+  }];
+}
+
+const KNOWN_KINDS: ReadonlySet<string> = new Set(NODE_KINDS);
+function isKnownKind(kind: string | undefined): boolean {
+  return kind !== undefined && KNOWN_KINDS.has(kind);
+}
+
+/** True for known kinds with an output table; unknown kinds get the benefit of the doubt (they are reported elsewhere). */
+function producesTable(kind: string | undefined): boolean {
+  return !isKnownKind(kind) || TABLE_PRODUCING_KINDS.has(kind!);
+}
+
+/** Kinds that read one upstream table and need `input` when there are several. */
+const INPUT_KINDS: ReadonlySet<string> = new Set(["sink.table", "check"]);
 
 function label(byId: Map<string, LooseNode>, id: string): string {
   return byId.get(id)?.name ?? id;

@@ -51,7 +51,7 @@ describe("validate: reading the file", () => {
     const p = only(parsePipelineText(text).problems, "invalid_json");
     expect(p.position).toMatchObject({ line: 3, column: 11 });
     expect(p.message).toContain("line 3, column 11");
-    expect(p.message).toContain('"},"'); // what it found there
+    expect(p.message).toContain("near '},'"); // what it found there
     expect(p.message).not.toContain('"format"'); // no copy of the whole text
   });
 
@@ -218,9 +218,10 @@ describe("validate: graph", () => {
 
   it("dangling_edge: an edge to a missing node", () => {
     const p = only(validate(doc((d) => d.edges.push({ from: "n3", to: "n9" }))), "dangling_edge");
-    expect(p).toMatchObject({ severity: "error", path: ["edges", 2, "to"] });
+    // The node that exists carries the problem, so the canvas can show it.
+    expect(p).toMatchObject({ severity: "error", path: ["edges", 2, "to"], nodeId: "n3" });
     expect(p.message).toContain("'n9'");
-    expect(p.message).toContain("n3 → n9");
+    expect(p.message).toContain("flagged → n9");
   });
 
   it("dangling_edge: both ends missing gives two problems", () => {
@@ -371,7 +372,7 @@ describe("validate: SQL", () => {
     expect(p).toMatchObject({ severity: "warning", path: ["nodes", 1, "config", "sql"], nodeId: "n2" });
     expect(p.position?.offset).toBe(text.indexOf("weather"));
     expect(p.message).toContain("'weather'");
-    expect(p.message).toContain("upstream: pos_sales");
+    expect(p.message).toContain("upstream tables: pos_sales");
   });
 
   it("schema-qualified tables and CTE names are not reported", () => {
