@@ -31,16 +31,16 @@ export interface OpenOptions {
 
 /** The repository root, where `db/migrations` lives (set by the CLI launcher; else the working directory). */
 export function appRoot(): string {
-  return process.env.TRIBUTARY_APP_ROOT ?? process.cwd();
+  return path.resolve(/* turbopackIgnore: true */ process.env.TRIBUTARY_APP_ROOT ?? process.cwd());
 }
 
 export function migrationsFolder(): string {
-  return path.join(appRoot(), "db", "migrations");
+  return path.join(/* turbopackIgnore: true */ appRoot(), "db", "migrations");
 }
 
 /** The data directory from the environment: TRIBUTARY_DATA_DIR, default `.data` under the working directory. */
 export function defaultDataDir(): string {
-  return path.resolve(process.env.TRIBUTARY_DATA_DIR ?? ".data");
+  return path.resolve(/* turbopackIgnore: true */ process.env.TRIBUTARY_DATA_DIR ?? ".data");
 }
 
 export function redactUrl(url: string): string {

@@ -7,7 +7,6 @@ import fs from "node:fs";
 import path from "node:path";
 import { Command, CommanderError } from "commander";
 import { openDatabaseFromEnv, type DatabaseHandle } from "@/db/client";
-import { NotFoundError, ConflictError } from "@/db/errors";
 import { getPipeline, getVersion, importPipeline, listPipelines } from "@/db/pipeline-store";
 import { formatProblem, isError, parsePipelineText, serializePipeline, type Problem } from "@/server/pipeline";
 import { loadSqlAnalyzer } from "@/server/pipeline/sql-references";
@@ -165,8 +164,8 @@ export async function main(argv: string[]): Promise<number> {
     if (error instanceof CommanderError) return error.exitCode === 0 ? 0 : 2;
     const message = (error as Error).message;
     const usage = error instanceof UsageError;
-    const known = usage || error instanceof NotFoundError || error instanceof ConflictError;
-    process.stderr.write(`tributary: ${known ? message : (error as Error).stack ?? message}\n`);
+    const stack = process.env.TRIBUTARY_DEBUG ? `\n${(error as Error).stack ?? ""}` : "";
+    process.stderr.write(`tributary: ${message}${stack}\n`);
     if (json) process.stdout.write(JSON.stringify({ error: message }) + "\n");
     return usage ? 2 : 1;
   }

@@ -20,11 +20,26 @@ const nodeTypes: NodeTypes = { pipeline: PipelineNode };
 const defaultEdgeOptions: DefaultEdgeOptions = { markerEnd: { type: MarkerType.ArrowClosed, width: 16, height: 16 } };
 const BIG_GRAPH = 150;
 
-/** Small graphs fit whole; a big one fits its leftmost (upstream) nodes, readable, with the minimap for the rest. */
-function fitOptions(nodes: readonly CanvasNode[]): FitViewOptions<CanvasNode> {
-  if (nodes.length <= BIG_GRAPH) return { padding: 0.2, maxZoom: 1.2 };
-  const leftmost = [...nodes].sort((a, b) => a.position.x - b.position.x || a.position.y - b.position.y).slice(0, 40);
-  return { padding: 0.1, maxZoom: 1, minZoom: 0.3, nodes: leftmost.map((n) => ({ id: n.id })) };
+/** The zoom under which node labels stop being readable. */
+const READABLE_ZOOM = 0.7;
+
+/**
+ * What the first view shows: a graph that fits at a readable zoom fits whole;
+ * a wider one fits its leftmost (upstream) nodes at that zoom, with the minimap
+ * for the rest; a big one fits its 40 leftmost nodes.
+ */
+function fitOptions(nodes: readonly CanvasNode[], viewWidth: number): FitViewOptions<CanvasNode> {
+  if (nodes.length > BIG_GRAPH) {
+    const leftmost = [...nodes].sort((a, b) => a.position.x - b.position.x || a.position.y - b.position.y).slice(0, 40);
+    return { padding: 0.1, maxZoom: 1, minZoom: 0.3, nodes: leftmost.map((n) => ({ id: n.id })) };
+  }
+  if (nodes.length === 0) return { padding: 0.2, maxZoom: 1.2 };
+  const minX = Math.min(...nodes.map((n) => n.position.x));
+  const maxX = Math.max(...nodes.map((n) => n.position.x)) + NODE_WIDTH;
+  const visibleSpan = viewWidth / READABLE_ZOOM;
+  if (maxX - minX <= visibleSpan * 0.85) return { padding: 0.15, maxZoom: 1.2 };
+  const left = nodes.filter((n) => n.position.x + NODE_WIDTH <= minX + visibleSpan * 0.85);
+  return { padding: 0.08, maxZoom: 1, minZoom: READABLE_ZOOM, nodes: left.map((n) => ({ id: n.id })) };
 }
 
 export interface FocusRequest {
@@ -59,7 +74,11 @@ function Canvas({ document, problems, selectedId, focus, onSelect }: FlowCanvasP
     () => (selectedId ? flow.nodes.map((n) => (n.id === selectedId ? { ...n, selected: true } : n)) : flow.nodes),
     [flow.nodes, selectedId],
   );
-  const fitViewOptions = useMemo(() => fitOptions(flow.nodes), [flow.nodes]);
+  // The canvas is the window less the side panel; measured once per document, which is all the first view needs.
+  const fitViewOptions = useMemo(
+    () => fitOptions(flow.nodes, typeof window === "undefined" ? 1000 : Math.max(400, window.innerWidth - 380)),
+    [flow.nodes],
+  );
   const { setCenter, getZoom, fitView } = useReactFlow<CanvasNode>();
 
   // Centre a node when asked (a click in the problems panel), once per request.
