@@ -139,8 +139,3 @@ export async function migrateDatabase(db: Db, driver: DatabaseHandle["driver"]):
 export function openDatabaseFromEnv(dataDir = defaultDataDir()): Promise<DatabaseHandle> {
   return openDatabase({ url: process.env.DATABASE_URL || undefined, dataDir: path.join(dataDir, "app") });
 }
-
-/** The warehouse as configured by the environment: WAREHOUSE_URL, else PGlite in TRIBUTARY_DATA_DIR/warehouse. */
-export async function openWarehouseFromEnv(dataDir = defaultDataDir()) {
-  return openConnection({ url: process.env.WAREHOUSE_URL || undefined, dir: path.join(dataDir, "warehouse") });
-}

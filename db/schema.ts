@@ -5,7 +5,7 @@
  */
 import { sql } from "drizzle-orm";
 import {
-  bigint, bigserial, index, integer, jsonb, pgTable, primaryKey, text, timestamp, unique, uuid,
+  bigint, bigserial, boolean, index, integer, jsonb, pgTable, primaryKey, text, timestamp, unique, uuid,
 } from "drizzle-orm/pg-core";
 import type { PipelineFile } from "@/server/pipeline";
 
@@ -54,7 +54,14 @@ export const runs = pgTable(
     trigger: text("trigger", { enum: RUN_TRIGGERS }).notNull(),
     logicalDate: timestamp("logical_date", { withTimezone: true, mode: "date" }).notNull(),
     params: jsonb("params").$type<Record<string, unknown>>().notNull().default({}),
+    /** A cache of the reduction of this run's events (server/runtime/events.ts). */
     state: text("state", { enum: RUN_STATES }).notNull().default("queued"),
+    /** The warehouse schema holding this run's outputs. */
+    schemaName: text("schema_name").notNull().default(""),
+    /** Where relative file paths of this run resolve (the pipeline file's folder from the CLI; the app's files folder otherwise). */
+    filesDir: text("files_dir"),
+    /** Draft runs (run one cell) materialize only what a node needs and are not listed as runs. */
+    draft: boolean("draft").notNull().default(false),
     createdAt: createdAt(),
     startedAt: timestamp("started_at", { withTimezone: true, mode: "date" }),
     finishedAt: timestamp("finished_at", { withTimezone: true, mode: "date" }),
@@ -85,6 +92,14 @@ export const taskRuns = pgTable(
     /** Fencing token: bumped on every claim; a result carrying an older token is refused. */
     leaseToken: bigint("lease_token", { mode: "number" }).notNull().default(0),
     rows: bigint("rows", { mode: "number" }),
+    /** The warehouse table holding this attempt's output (visible to readers only once it succeeded). */
+    outputTable: text("output_table"),
+    /** For a forEach item: the upstream row it runs for. */
+    item: jsonb("item").$type<Record<string, unknown>>(),
+    /** What the node decided: a branch's outcome, a forEach expansion's item count. */
+    result: jsonb("result").$type<{ branch?: boolean; items?: number; violations?: number }>(),
+    /** Times this task lost its worker (lease lapsed); those attempts do not use up retries. */
+    leaseLosses: integer("lease_losses").notNull().default(0),
     error: jsonb("error").$type<{ message: string; kind?: string; retryable?: boolean }>(),
     createdAt: createdAt(),
     startedAt: timestamp("started_at", { withTimezone: true, mode: "date" }),
@@ -140,4 +155,11 @@ export const appSettings = pgTable("app_settings", {
   key: text("key").primaryKey(),
   value: jsonb("value").$type<unknown>().notNull(),
   updatedAt: timestamp("updated_at", { withTimezone: true, mode: "date" }).notNull().defaultNow(),
+});
+
+/** Resource pools: at most `slots` tasks of a pool run at once, across all workers. */
+export const pools = pgTable("pools", {
+  name: text("name").primaryKey(),
+  slots: integer("slots").notNull(),
+  description: text("description").notNull().default(""),
 });

@@ -19,6 +19,30 @@ if (!url) {
   console.warn("TEST_DATABASE_URL is not set: integration tests run on PGlite only (bash .ci/run starts Postgres and sets it)");
 }
 
+/** An empty throwaway database on the server of TEST_DATABASE_URL (no migrations). */
+export async function createTempDatabase(prefix: string): Promise<{ url: string; drop: () => Promise<void> }> {
+  const admin = postgres(url!, { max: 1, onnotice: () => {} });
+  const name = `${prefix}_${process.pid}_${Math.random().toString(36).slice(2, 8)}`;
+  try {
+    await admin.unsafe(`create database ${name}`);
+  } finally {
+    await admin.end({ timeout: 5 });
+  }
+  const dbUrl = new URL(url!);
+  dbUrl.pathname = `/${name}`;
+  return {
+    url: dbUrl.toString(),
+    drop: async () => {
+      const again = postgres(url!, { max: 1, onnotice: () => {} });
+      try {
+        await again.unsafe(`drop database if exists ${name} with (force)`);
+      } finally {
+        await again.end({ timeout: 5 });
+      }
+    },
+  };
+}
+
 /** A throwaway database on the server of TEST_DATABASE_URL; dropped on close. */
 export async function openTempPostgres(prefix = "tributary_test"): Promise<DatabaseHandle & { url: string }> {
   const admin = postgres(url!, { max: 1, onnotice: () => {} });

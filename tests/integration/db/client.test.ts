@@ -3,7 +3,8 @@ import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { afterAll, afterEach, describe, expect, it } from "vitest";
-import { openDatabase, openDatabaseFromEnv, openWarehouseFromEnv, redactUrl } from "@/db/client";
+import { openDatabase, openDatabaseFromEnv, redactUrl } from "@/db/client";
+import { openWarehouseFromEnv } from "@/db/warehouse";
 import { openTempPostgres } from "../databases";
 
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), "tributary-client-"));
@@ -34,7 +35,8 @@ describe("client factory", () => {
     // Reopening applies no migration twice and keeps data.
     const again = await openDatabaseFromEnv(dir);
     try {
-      expect((await again.query<{ n: number }>("select count(*)::int as n from drizzle.__drizzle_migrations"))[0]!.n).toBe(1);
+      const journal = JSON.parse(fs.readFileSync(path.join(__dirname, "../../../db/migrations/meta/_journal.json"), "utf8")) as { entries: unknown[] };
+      expect((await again.query<{ n: number }>("select count(*)::int as n from drizzle.__drizzle_migrations"))[0]!.n).toBe(journal.entries.length);
     } finally {
       await again.close();
     }

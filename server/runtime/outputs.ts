@@ -1,0 +1,198 @@
+/**
+ * Node outputs in the warehouse. Each run has a schema; each task attempt writes
+ * its own table `t_<task id>`; when the task succeeds (and only then) a view
+ * named after the node points at it, so readers — SQL cells through the
+ * search_path, JS cells, `tributary query --run` — see a node's output only once
+ * it succeeded, and a late or failed attempt never replaces a good one.
+ */
+import type { PipelineNode } from "@/server/pipeline";
+import { ident, type Querier, type Row, type Warehouse } from "@/db/warehouse";
+import { TaskFailure } from "./errors";
+
+/** The role SQL cells run as: it can create tables in run schemas and nothing on the app's side. */
+export const CELL_ROLE = "tributary_cell";
+
+export function runSchemaName(runId: string): string {
+  return `run_${runId.replace(/-/g, "")}`;
+}
+
+export function outputTableName(taskRunId: string): string {
+  return `t_${taskRunId.replace(/-/g, "")}`;
+}
+
+export function qualified(schema: string, table: string): string {
+  return `${ident(schema)}.${ident(table)}`;
+}
+
+const prepared = new WeakSet<Warehouse>();
+
+/** Create the cell role once per warehouse, and the run's schema with its grants. */
+export async function ensureRunSchema(wh: Warehouse, schema: string): Promise<void> {
+  if (!prepared.has(wh)) {
+    await wh.query(
+      `do $$ begin
+         if not exists (select 1 from pg_roles where rolname = '${CELL_ROLE}') then
+           create role ${CELL_ROLE} nologin noinherit;
+         end if;
+       exception when duplicate_object or unique_violation then null; end $$`,
+    );
+    prepared.add(wh);
+  }
+  await wh.query(`create schema if not exists ${ident(schema)}`);
+  await wh.query(`grant usage, create on schema ${ident(schema)} to ${CELL_ROLE}`);
+  await wh.query(`alter default privileges in schema ${ident(schema)} grant select on tables to ${CELL_ROLE}`);
+}
+
+/** Make `node` name its output: a view over the successful attempt's table(s) (several for forEach). */
+export async function publishOutput(wh: Warehouse, schema: string, nodeName: string, tables: string[]): Promise<void> {
+  const view = qualified(schema, nodeName);
+  const body = tables.length
+    ? tables.map((t) => `select * from ${qualified(schema, t)}`).join(" union all ")
+    : "select null::text as empty where false";
+  await wh.transaction(async (tx) => {
+    await tx.query(`drop view if exists ${view}`);
+    await tx.query(`create view ${view} as ${body}`);
+    await tx.query(`grant select on ${view} to ${CELL_ROLE}`);
+  });
+}
+
+export async function dropTable(wh: Querier, schema: string, table: string): Promise<void> {
+  await wh.query(`drop table if exists ${qualified(schema, table)}`);
+}
+
+// ---------------------------------------------------------------- writing rows
+
+export interface Column {
+  name: string;
+  type: string;
+}
+
+const DECLARED: Record<string, string> = {
+  text: "text", integer: "bigint", bigint: "bigint", numeric: "numeric", double: "double precision",
+  boolean: "boolean", date: "date", timestamp: "timestamp", timestamptz: "timestamptz", json: "jsonb",
+};
+
+/**
+ * Column types for rows: declared ones win; the rest are inferred from the values seen
+ * (booleans → boolean, whole numbers → bigint, other numbers → double precision,
+ * objects/arrays → jsonb, anything else or a mix → text).
+ */
+export function inferColumns(rows: readonly Row[], declared: Record<string, string> = {}): Column[] {
+  const seen = new Map<string, Set<string>>();
+  for (const row of rows) {
+    for (const key of Object.keys(row)) {
+      const v = row[key];
+      let kinds = seen.get(key);
+      if (!kinds) seen.set(key, (kinds = new Set()));
+      if (v === null || v === undefined) continue;
+      if (typeof v === "boolean") kinds.add("boolean");
+      else if (typeof v === "number") kinds.add(Number.isSafeInteger(v) ? "bigint" : "double precision");
+      else if (typeof v === "object") kinds.add("jsonb");
+      else kinds.add("text");
+    }
+  }
+  return [...seen.entries()].map(([name, kinds]) => {
+    if (declared[name]) return { name, type: DECLARED[declared[name]] ?? "text" };
+    if (kinds.size === 0) return { name, type: "text" };
+    if (kinds.size === 1) return { name, type: [...kinds][0]! };
+    if ([...kinds].every((k) => k === "bigint" || k === "double precision")) return { name, type: "double precision" };
+    return { name, type: "text" };
+  });
+}
+
+function csvField(value: unknown, type: string): string {
+  if (value === null || value === undefined) return "";
+  let s: string;
+  if (type === "jsonb") s = JSON.stringify(value);
+  else if (typeof value === "object") s = value instanceof Date ? value.toISOString() : JSON.stringify(value);
+  else s = String(value);
+  return `"${s.replace(/"/g, '""')}"`;
+}
+
+/** Rows as CSV in the columns' order (quoted fields; an empty unquoted field is NULL). */
+export function toCsv(rows: readonly Row[], columns: readonly Column[]): string {
+  let out = "";
+  for (const row of rows) {
+    out += columns.map((c) => csvField(row[c.name], c.type)).join(",") + "\n";
+  }
+  return out;
+}
+
+/** A table being filled in batches: created from the first batch's columns, loaded with COPY. */
+export class TableWriter {
+  private columns: Column[] | null = null;
+  rows = 0;
+
+  constructor(
+    private readonly wh: Warehouse,
+    private readonly table: string,
+    private readonly declared: Record<string, string> = {},
+  ) {}
+
+  async write(batch: readonly Row[]): Promise<void> {
+    if (batch.length === 0) return;
+    if (!this.columns) {
+      this.columns = inferColumns(batch, this.declared);
+      const cols = this.columns.map((c) => `${ident(c.name)} ${c.type}`).join(", ");
+      await this.wh.query(`create table ${this.table} (${cols})`);
+    }
+    const known = new Set(this.columns.map((c) => c.name));
+    for (let i = 0; i < batch.length; i++) {
+      for (const key of Object.keys(batch[i]!)) {
+        if (!known.has(key)) {
+          throw new TaskFailure(
+            `row ${this.rows + i + 1} has a column '${key}' that the first rows did not have (columns: ${[...known].join(", ")}); ` +
+              `give every row the same keys, or declare the column in config.columns`,
+            false,
+            "invalid_result",
+          );
+        }
+      }
+    }
+    try {
+      await this.wh.copyCsv(this.table, this.columns.map((c) => c.name), toCsv(batch, this.columns));
+    } catch (error) {
+      throw new TaskFailure(`writing rows ${this.rows + 1}–${this.rows + batch.length} failed: ${(error as Error).message}`, false, "write");
+    }
+    this.rows += batch.length;
+  }
+
+  /** An empty result still gets a table (with the declared columns, or none). */
+  async finish(): Promise<number> {
+    if (!this.columns) {
+      const cols = Object.entries(this.declared).map(([n, t]) => `${ident(n)} ${DECLARED[t] ?? "text"}`);
+      await this.wh.query(`create table ${this.table} (${cols.join(", ")})`);
+      this.columns = [];
+    }
+    return this.rows;
+  }
+}
+
+/** Declared column types of a node, if it declares any. */
+export function declaredColumns(node: PipelineNode): Record<string, string> {
+  const config = node.config as { columns?: Record<string, string> };
+  return config.columns ?? {};
+}
+
+// ---------------------------------------------------------------- reading rows
+
+/**
+ * Read tables in batches without holding a transaction open: keyset pagination
+ * on ctid (a TID range scan), table after table.
+ */
+export async function* readBatches(wh: Warehouse, schema: string, tables: readonly string[], batchSize = 5000): AsyncGenerator<Row[]> {
+  for (const table of tables) {
+    let last = "(0,0)";
+    for (;;) {
+      const rows = await wh.query<Row & { __ctid: string }>(
+        `select ctid::text as __ctid, * from ${qualified(schema, table)} where ctid > $1::tid order by ctid limit ${batchSize}`,
+        [last],
+      );
+      if (rows.length === 0) break;
+      last = rows[rows.length - 1]!.__ctid;
+      for (const r of rows) delete (r as Partial<typeof r>).__ctid;
+      yield rows;
+      if (rows.length < batchSize) break;
+    }
+  }
+}
