@@ -43,6 +43,13 @@ export function defaultDataDir(): string {
   return path.resolve(/* turbopackIgnore: true */ process.env.TRIBUTARY_DATA_DIR ?? ".data");
 }
 
+/** Where files of pipelines in the app live (uploads, the examples' data): TRIBUTARY_FILES_DIR, else <data dir>/files. */
+export function filesDirOf(dataDir = defaultDataDir()): string {
+  return process.env.TRIBUTARY_FILES_DIR
+    ? path.resolve(/* turbopackIgnore: true */ process.env.TRIBUTARY_FILES_DIR)
+    : path.join(/* turbopackIgnore: true */ dataDir, "files");
+}
+
 export function redactUrl(url: string): string {
   try {
     const u = new URL(url);

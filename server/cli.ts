@@ -10,6 +10,7 @@ import { openDatabaseFromEnv, type DatabaseHandle } from "@/db/client";
 import { getPipeline, getVersion, importPipeline, listPipelines } from "@/db/pipeline-store";
 import { formatProblem, isError, parsePipelineText, serializePipeline, type Problem } from "@/server/pipeline";
 import { loadSqlAnalyzer } from "@/server/pipeline/sql-references";
+import { CliUsageError, registerRunCommands } from "./cli-runs";
 
 interface GlobalOptions {
   dataDir?: string;
@@ -57,7 +58,7 @@ function printProblems(out: Output, file: string, problems: Problem[]) {
 
 export function buildProgram(setExit: (code: number) => void): Command {
   const program = new Command("tributary")
-    .description("Tributary: validate, import, export and list pipelines")
+    .description("Tributary: validate, import, export, list and run pipelines")
     .option("--data-dir <dir>", "embedded database folder (default: TRIBUTARY_DATA_DIR or .data)")
     .option("--json", "print one JSON object as the last line")
     .showHelpAfterError()
@@ -149,6 +150,7 @@ export function buildProgram(setExit: (code: number) => void): Command {
       setExit(0);
     });
 
+  registerRunCommands(program, globals, setExit);
   return program;
 }
 
@@ -163,7 +165,7 @@ export async function main(argv: string[]): Promise<number> {
   } catch (error) {
     if (error instanceof CommanderError) return error.exitCode === 0 ? 0 : 2;
     const message = (error as Error).message;
-    const usage = error instanceof UsageError;
+    const usage = error instanceof UsageError || error instanceof CliUsageError;
     const stack = process.env.TRIBUTARY_DEBUG ? `\n${(error as Error).stack ?? ""}` : "";
     process.stderr.write(`tributary: ${message}${stack}\n`);
     if (json) process.stdout.write(JSON.stringify({ error: message }) + "\n");

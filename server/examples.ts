@@ -6,7 +6,7 @@
 import fs from "node:fs";
 import path from "node:path";
 import { eq } from "drizzle-orm";
-import { appRoot, defaultDataDir, type Db } from "@/db/client";
+import { appRoot, defaultDataDir, filesDirOf, type Db } from "@/db/client";
 import { importPipeline } from "@/db/pipeline-store";
 import { appSettings } from "@/db/schema";
 import { formatProblem, parsePipelineText, type SqlAnalyzer } from "@/server/pipeline";
@@ -15,11 +15,6 @@ const MARK = "examples_loaded";
 
 export function examplesDir(): string {
   return path.join(appRoot(), "examples");
-}
-
-/** Where files referenced by relative paths of pipelines in the app live (uploads, sample data). */
-export function filesDir(dataDir = defaultDataDir()): string {
-  return path.join(dataDir, "files");
 }
 
 /**
@@ -36,7 +31,7 @@ export async function ensureExamples(db: Db, sql?: SqlAnalyzer, dataDir = defaul
   const dir = examplesDir();
   if (!fs.existsSync(dir)) return [];
   const dataSrc = path.join(dir, "data");
-  if (fs.existsSync(dataSrc)) fs.cpSync(dataSrc, path.join(filesDir(dataDir), "data"), { recursive: true, force: false, errorOnExist: false });
+  if (fs.existsSync(dataSrc)) fs.cpSync(dataSrc, path.join(filesDirOf(dataDir), "data"), { recursive: true, force: false, errorOnExist: false });
   const loaded: string[] = [];
   for (const file of fs.readdirSync(dir).filter((f) => f.endsWith(".json")).sort()) {
     const parsed = parsePipelineText(fs.readFileSync(path.join(dir, file), "utf8"), { sql });

@@ -24,23 +24,34 @@ export function qualified(schema: string, table: string): string {
   return `${ident(schema)}.${ident(table)}`;
 }
 
-const prepared = new WeakSet<Warehouse>();
+const prepared = new WeakMap<Warehouse, Set<string>>();
 
-/** Create the cell role once per warehouse, and the run's schema with its grants. */
+/**
+ * Create the cell role once per warehouse, and the run's schema with its grants —
+ * once per schema and process, under an advisory lock, because concurrent grants
+ * on one schema collide in the catalog ("tuple concurrently updated").
+ */
 export async function ensureRunSchema(wh: Warehouse, schema: string): Promise<void> {
-  if (!prepared.has(wh)) {
-    await wh.query(
-      `do $$ begin
-         if not exists (select 1 from pg_roles where rolname = '${CELL_ROLE}') then
-           create role ${CELL_ROLE} nologin noinherit;
-         end if;
-       exception when duplicate_object or unique_violation then null; end $$`,
-    );
-    prepared.add(wh);
+  let done = prepared.get(wh);
+  if (done?.has(schema)) return;
+  if (!done) {
+    await wh.transaction(async (tx) => {
+      await tx.query(`select pg_advisory_xact_lock(hashtext('tributary.cell_role'))`);
+      await tx.query(`do $$ begin
+           if not exists (select 1 from pg_roles where rolname = '${CELL_ROLE}') then
+             create role ${CELL_ROLE} nologin noinherit;
+           end if;
+         end $$`);
+    });
+    prepared.set(wh, (done = new Set()));
   }
-  await wh.query(`create schema if not exists ${ident(schema)}`);
-  await wh.query(`grant usage, create on schema ${ident(schema)} to ${CELL_ROLE}`);
-  await wh.query(`alter default privileges in schema ${ident(schema)} grant select on tables to ${CELL_ROLE}`);
+  await wh.transaction(async (tx) => {
+    await tx.query(`select pg_advisory_xact_lock(hashtext($1))`, [`tributary.schema.${schema}`]);
+    await tx.query(`create schema if not exists ${ident(schema)}`);
+    await tx.query(`grant usage, create on schema ${ident(schema)} to ${CELL_ROLE}`);
+    await tx.query(`alter default privileges in schema ${ident(schema)} grant select on tables to ${CELL_ROLE}`);
+  });
+  done.add(schema);
 }
 
 /** Make `node` name its output: a view over the successful attempt's table(s) (several for forEach). */
@@ -50,6 +61,7 @@ export async function publishOutput(wh: Warehouse, schema: string, nodeName: str
     ? tables.map((t) => `select * from ${qualified(schema, t)}`).join(" union all ")
     : "select null::text as empty where false";
   await wh.transaction(async (tx) => {
+    await tx.query(`select pg_advisory_xact_lock(hashtext($1))`, [`tributary.view.${schema}.${nodeName}`]);
     await tx.query(`drop view if exists ${view}`);
     await tx.query(`create view ${view} as ${body}`);
     await tx.query(`grant select on ${view} to ${CELL_ROLE}`);

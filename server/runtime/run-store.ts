@@ -79,7 +79,7 @@ const taskRow = (t: TaskRow) => fixDates(t, ["createdAt", "startedAt", "finished
 async function appendEvents(db: Db, events: RunEvent[]): Promise<void> {
   if (events.length === 0) return;
   const values = sql.join(
-    events.map((e) => sql`(${e.runId}, ${e.taskRunId ?? null}, ${e.type}, ${JSON.stringify(e.payload ?? {})}::jsonb)`),
+    events.map((e) => sql`(${e.runId}, ${e.taskRunId ?? null}, ${e.type}, ${JSON.stringify(e.payload ?? {})}::text::jsonb)`),
     sql`, `,
   );
   await db.execute(sql`insert into run_events (run_id, task_run_id, type, payload) values ${values}`);
@@ -212,7 +212,7 @@ export async function startRun(db: Db, input: StartRunInput, analyzer?: SqlAnaly
     const [inserted] = await rowsOf<RunRow>(
       tx as unknown as Db,
       sql`insert into runs (id, pipeline_id, version, trigger, logical_date, params, state, schema_name, draft, files_dir)
-          values (${runId}, ${p.id}, ${version}, ${input.trigger ?? "manual"}, ${logicalDate.toISOString()}, ${JSON.stringify(params)}::jsonb,
+          values (${runId}, ${p.id}, ${version}, ${input.trigger ?? "manual"}, ${logicalDate.toISOString()}, ${JSON.stringify(params)}::text::jsonb,
                   'queued', ${runSchemaName(runId)}, ${input.draft ?? false}, ${input.filesDir ?? null})
           returning ${RUN_COLUMNS}`,
     );
@@ -439,7 +439,7 @@ export async function completeTask(db: Db, task: ClaimedTask, outcome: TaskOutco
     const done = await rowsOf<{ id: string }>(
       t,
       sql`update task_runs set state = 'success', finished_at = now(), rows = ${outcome.rows ?? null},
-            output_table = ${outcome.outputTable ?? null}, result = ${outcome.result ? JSON.stringify(outcome.result) : null}::jsonb,
+            output_table = ${outcome.outputTable ?? null}, result = ${outcome.result ? JSON.stringify(outcome.result) : null}::text::jsonb,
             error = null, lease_until = null
           where id = ${task.id} and lease_token = ${task.leaseToken} and state = 'running' returning id`,
     );
@@ -449,7 +449,7 @@ export async function completeTask(db: Db, task: ClaimedTask, outcome: TaskOutco
       const values = outcome.items.map(
         (item, i) => sql`(${task.runId}, ${task.nodeId}, ${i},
           coalesce((select max(attempt) from task_runs where run_id = ${task.runId} and node_id = ${task.nodeId} and map_index = ${i}), 0) + 1,
-          'queued', ${task.pool}, ${task.priority}, ${JSON.stringify(item)}::jsonb)`,
+          'queued', ${task.pool}, ${task.priority}, ${JSON.stringify(item)}::text::jsonb)`,
       );
       for (let i = 0; i < values.length; i += 500) {
         await t.execute(sql`insert into task_runs (run_id, node_id, map_index, attempt, state, pool, priority, item) values ${sql.join(values.slice(i, i + 500), sql`, `)}`);
@@ -487,9 +487,9 @@ export async function failTask(db: Db, task: ClaimedTask, failure: TaskFailure, 
     const updated = await rowsOf<{ id: string }>(
       t,
       opts.leaseLost
-        ? sql`update task_runs set state = 'failed', finished_at = now(), error = ${JSON.stringify(error)}::jsonb, lease_until = null
+        ? sql`update task_runs set state = 'failed', finished_at = now(), error = ${JSON.stringify(error)}::text::jsonb, lease_until = null
               where id = ${task.id} and lease_token = ${task.leaseToken} and state = 'running' returning id`
-        : sql`update task_runs set state = ${state}, finished_at = now(), error = ${JSON.stringify(error)}::jsonb, lease_until = null
+        : sql`update task_runs set state = ${state}, finished_at = now(), error = ${JSON.stringify(error)}::text::jsonb, lease_until = null
               where id = ${task.id} and lease_token = ${task.leaseToken} and state = 'running' returning id`,
     );
     if (updated.length === 0) throw new LeaseLostError(task.id);
@@ -505,7 +505,7 @@ export async function failTask(db: Db, task: ClaimedTask, failure: TaskFailure, 
         t,
         sql`insert into task_runs (run_id, node_id, map_index, attempt, state, pool, priority, ready_at, item, lease_losses)
             values (${task.runId}, ${task.nodeId}, ${task.mapIndex}, ${task.attempt + 1}, 'up_for_retry', ${task.pool}, ${task.priority},
-                    now() + make_interval(secs => ${delay}), ${task.item ? JSON.stringify(task.item) : null}::jsonb, ${task.leaseLosses + (opts.leaseLost ? 1 : 0)})
+                    now() + make_interval(secs => ${delay}), ${task.item ? JSON.stringify(task.item) : null}::text::jsonb, ${task.leaseLosses + (opts.leaseLost ? 1 : 0)})
             returning id`,
       );
       events.push({
@@ -603,7 +603,7 @@ async function reopen(db: Db, runId: string, pick: (plan: Plan, rows: Map<string
         const s = plan.nodes.get(id)!.settings;
         return sql`(${runId}, ${id}, -1, ${(latest?.attempt ?? 0) + 1}, 'pending', ${s.pool}, ${s.priority}, null::jsonb)`;
       }),
-      ...items.map((r) => sql`(${runId}, ${r.nodeId}, ${r.mapIndex}, ${r.attempt + 1}, 'queued', ${r.pool}, ${r.priority}, ${r.item ? JSON.stringify(r.item) : null}::jsonb)`),
+      ...items.map((r) => sql`(${runId}, ${r.nodeId}, ${r.mapIndex}, ${r.attempt + 1}, 'queued', ${r.pool}, ${r.priority}, ${r.item ? JSON.stringify(r.item) : null}::text::jsonb)`),
     ];
     if (values.length === 0) return;
     await t.execute(sql`insert into task_runs (run_id, node_id, map_index, attempt, state, pool, priority, item) values ${sql.join(values, sql`, `)}`);

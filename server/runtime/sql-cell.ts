@@ -21,7 +21,7 @@ const CAST: Record<BoundValue["type"], string> = {
   boolean: "boolean",
   date: "date",
   timestamptz: "timestamptz",
-  jsonb: "jsonb",
+  jsonb: "text::jsonb",
 };
 
 export interface PreparedSql {
