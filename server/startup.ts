@@ -8,8 +8,8 @@ import { appContext } from "@/server/api/context";
 
 export async function startServer(): Promise<void> {
   try {
-    const { handle } = await appContext();
-    console.log(`tributary: database ready (${handle.driver}: ${handle.location})`);
+    const rt = await appContext();
+    console.log(`tributary: database ready (${rt.handle.driver}: ${rt.handle.location}); warehouse ${rt.wh.driver}: ${rt.wh.location}`);
   } catch (error) {
     console.error(`tributary: cannot start: ${(error as Error).message}`);
     process.exit(1);

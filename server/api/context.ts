@@ -1,27 +1,39 @@
 /**
- * The per-process app context: the open database and the SQL analyzer. Opened
- * once per process (kept on globalThis so that dev-mode reloads reuse it).
+ * The per-process app context: the database, the SQL parser and the runtime
+ * (warehouse + an in-process worker). Opened once per process (kept on
+ * globalThis so that dev-mode reloads reuse it).
  */
 import "server-only";
-import { openDatabaseFromEnv, type DatabaseHandle, type Db } from "@/db/client";
-import { loadSqlAnalyzer, type SqlAnalyzer } from "@/server/pipeline/sql-references";
+import type { Db } from "@/db/client";
+import type { Warehouse } from "@/db/warehouse";
+import type { SqlAnalyzer } from "@/server/pipeline/sql-references";
+import { openRuntimeService, type RuntimeService } from "@/server/runtime/service";
 
 export interface Context {
   db: Db;
   sql: SqlAnalyzer;
+  /** Absent in tests of routers that do not run anything. */
+  runtime?: { wh: Warehouse; wake(): void };
 }
 
 const globalKey = Symbol.for("tributary.appContext");
-type Holder = { [globalKey]?: Promise<{ handle: DatabaseHandle; sql: SqlAnalyzer }> };
+type Holder = { [globalKey]?: Promise<RuntimeService> };
 
-/** Open (once) the database configured by the environment and load the SQL parser. */
-export function appContext(): Promise<{ handle: DatabaseHandle; sql: SqlAnalyzer }> {
+/**
+ * Open (once) what the environment configures: migrations apply, the examples
+ * load on first start, and the in-process worker starts (unless
+ * TRIBUTARY_INPROCESS_WORKER=false, e.g. when separate workers serve a Postgres queue).
+ */
+export function appContext(): Promise<RuntimeService> {
   const holder = globalThis as Holder;
   holder[globalKey] ??= (async () => {
-    const [handle, sql] = await Promise.all([openDatabaseFromEnv(), loadSqlAnalyzer()]);
+    const rt = await openRuntimeService({ startWorker: process.env.TRIBUTARY_INPROCESS_WORKER !== "false" });
     const { ensureExamples } = await import("@/server/examples");
-    await ensureExamples(handle.db, sql);
-    return { handle, sql };
+    await ensureExamples(rt.handle.db, rt.sql);
+    const stop = () => void rt.close().finally(() => process.exit(0));
+    process.once("SIGTERM", stop);
+    process.once("SIGINT", stop);
+    return rt;
   })().catch((error: unknown) => {
     delete holder[globalKey];
     throw error;
@@ -30,6 +42,6 @@ export function appContext(): Promise<{ handle: DatabaseHandle; sql: SqlAnalyzer
 }
 
 export async function createContext(): Promise<Context> {
-  const { handle, sql } = await appContext();
-  return { db: handle.db, sql };
+  const rt = await appContext();
+  return { db: rt.handle.db, sql: rt.sql, runtime: { wh: rt.wh, wake: () => rt.worker.wake() } };
 }

@@ -1,9 +1,11 @@
 /** The app's tRPC router: one sub-router per domain. */
 import { pipelinesRouter } from "./routers/pipelines";
+import { runsRouter } from "./routers/runs";
 import { createCallerFactory, router } from "./trpc";
 
 export const appRouter = router({
   pipelines: pipelinesRouter,
+  runs: runsRouter,
 });
 
 export type AppRouter = typeof appRouter;

@@ -1,0 +1,89 @@
+/** The runs router over the fetch handler, with a real runtime (PGlite and Postgres). */
+import { fetchRequestHandler } from "@trpc/server/adapters/fetch";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { createPipeline } from "@/db/pipeline-store";
+import { appRouter } from "@/server/api/root";
+import type { PipelineFile } from "@/server/pipeline";
+import { targets } from "../databases";
+import { openRuntime, type Runtime } from "../runtime/harness";
+
+const doc: PipelineFile = {
+  format: "tributary/v1",
+  name: "api_runs",
+  params: { n: { type: "integer", default: 3 } },
+  nodes: [
+    { id: "a", kind: "sql", name: "numbers", config: { sql: "select g as x from generate_series(1, :n) g" } },
+    { id: "b", kind: "js", name: "doubled", config: { code: "export default ({ numbers }, ctx) => { ctx.log('doubling', numbers.length); return numbers.map(r => ({ x: r.x * 2 })) }" } },
+  ],
+  edges: [{ from: "a", to: "b" }],
+};
+
+describe.each(targets.map((t) => t.name))("runs router on %s", (name) => {
+  let rt: Runtime;
+  let pipelineId: string;
+  const call = async <T,>(path: string, input: unknown, method: "GET" | "POST") => {
+    const url = new URL(`http://127.0.0.1/api/trpc/${path}`);
+    if (method === "GET") url.searchParams.set("input", JSON.stringify(input));
+    const res = await fetchRequestHandler({
+      endpoint: "/api/trpc",
+      req: new Request(url, { method, headers: { "content-type": "application/json" }, body: method === "POST" ? JSON.stringify(input) : undefined }),
+      router: appRouter,
+      createContext: async () => ({ db: rt.app.db, sql: rt.sql, runtime: { wh: rt.wh, wake: () => rt.worker.wake() } }),
+    });
+    return res;
+  };
+  const json = async <T,>(res: Response) => {
+    const body = (await res.json()) as { result?: { data: T }; error?: { message: string; data: { code: string; problems: unknown } } };
+    return body;
+  };
+
+  beforeAll(async () => {
+    rt = await openRuntime(name);
+    pipelineId = (await createPipeline(rt.app.db, doc)).id;
+  });
+  afterAll(async () => rt?.close());
+
+  it("starts a run with params, shows node states, logs, a paged preview and the event stream", async () => {
+    const started = await json<{ id: string; state: string }>(await call("runs.start", { pipelineId, params: { n: 250 } }, "POST"));
+    const runId = started.result!.data.id;
+    const done = await rt.wait(runId);
+    expect(done.run.state).toBe("success");
+
+    const byId = await json<{ run: { state: string }; nodes: { name: string; state: string; rows: number; taskRunId: string }[] }>(await call("runs.byId", { runId }, "GET"));
+    expect(byId.result!.data.run.state).toBe("success");
+    expect(byId.result!.data.nodes.map((n) => [n.name, n.state, n.rows])).toEqual([["numbers", "success", 250], ["doubled", "success", 250]]);
+
+    const jsTask = byId.result!.data.nodes[1]!.taskRunId;
+    const logs = await json<{ message: string }[]>(await call("runs.logs", { taskRunId: jsTask }, "GET"));
+    expect(logs.result!.data.map((l) => l.message)).toContain("doubling 250");
+
+    const page = await json<{ columns: { name: string; type: string }[]; total: number; rows: { x: number }[] }>(
+      await call("runs.preview", { runId, node: "doubled", offset: 100, limit: 5 }, "GET"),
+    );
+    expect(page.result!.data.total).toBe(250);
+    expect(page.result!.data.columns).toEqual([{ name: "x", type: "bigint" }]);
+    expect(page.result!.data.rows).toHaveLength(5);
+
+    const list = await json<{ id: string }[]>(await call("runs.list", { pipelineId }, "GET"));
+    expect(list.result!.data.map((r) => r.id)).toContain(runId);
+
+    // The event stream replays the finished run's events and ends.
+    const sse = await call("runs.events", { runId }, "GET");
+    expect(sse.headers.get("content-type")).toContain("text/event-stream");
+    const text = await sse.text();
+    for (const type of ["RUN_QUEUED", "RUN_STARTED", "TASK_QUEUED", "TASK_STARTED", "TASK_SUCCEEDED", "RUN_SUCCEEDED"]) expect(text).toContain(type);
+    expect(text.indexOf("RUN_STARTED")).toBeLessThan(text.indexOf("RUN_SUCCEEDED"));
+  });
+
+  it("refuses bad params with the param named, and a preview of a node without output", async () => {
+    const bad = await json(await call("runs.start", { pipelineId, params: { n: "many" } }, "POST"));
+    expect(bad.error!.data.code).toBe("BAD_REQUEST");
+    expect(bad.error!.message).toContain("param 'n'");
+    const unknown = await json(await call("runs.start", { pipelineId, params: { m: 1 } }, "POST"));
+    expect(unknown.error!.message).toContain("unknown param 'm'");
+    const started = await json<{ id: string }>(await call("runs.start", { pipelineId }, "POST"));
+    await rt.wait(started.result!.data.id);
+    const missing = await json(await call("runs.preview", { runId: started.result!.data.id, node: "nothing_here" }, "GET"));
+    expect(missing.error!.data.code).toBe("NOT_FOUND");
+  });
+});
