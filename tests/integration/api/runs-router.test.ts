@@ -21,7 +21,7 @@ const doc: PipelineFile = {
 describe.each(targets.map((t) => t.name))("runs router on %s", (name) => {
   let rt: Runtime;
   let pipelineId: string;
-  const call = async <T,>(path: string, input: unknown, method: "GET" | "POST") => {
+  const call = async (path: string, input: unknown, method: "GET" | "POST") => {
     const url = new URL(`http://127.0.0.1/api/trpc/${path}`);
     if (method === "GET") url.searchParams.set("input", JSON.stringify(input));
     const res = await fetchRequestHandler({
