@@ -19,7 +19,7 @@ export interface ParamReference {
 }
 
 export type SqlAnalysis =
-  | { ok: true; tables: TableReference[]; params: ParamReference[] }
+  | { ok: true; tables: TableReference[]; params: ParamReference[]; statements: string[] }
   | { ok: false; message: string; offset: number };
 
 /** Parses SQL and lists the tables it reads. Injected into `validate` so that validation stays pure. */
@@ -51,6 +51,7 @@ const NAMED_PARAM = /(?<![:\w]):([A-Za-z_][A-Za-z0-9_]*)/g;
  * 2. Walk the tree and collect every RangeVar (a table in FROM, JOIN, INSERT, …).
  * 3. Drop the names of common table expressions the query defines itself.
  * 4. List the named params that the parser saw as parameters (so `':x'` in a string is not one).
+ * 5. Name each statement's kind (SelectStmt, InsertStmt, …).
  */
 export function analyzeSql(sql: string): SqlAnalysis {
   const named = new Map<number, string>();
@@ -82,5 +83,6 @@ export function analyzeSql(sql: string): SqlAnalysis {
     for (const key in obj) walk(obj[key]);
   };
   walk(tree);
-  return { ok: true, tables: tables.filter((t) => t.schema !== undefined || !ctes.has(t.name)), params };
+  const stmts = ((tree as { stmts?: { stmt?: Record<string, unknown> }[] }).stmts ?? []).map((s) => Object.keys(s.stmt ?? {})[0] ?? "");
+  return { ok: true, tables: tables.filter((t) => t.schema !== undefined || !ctes.has(t.name)), params, statements: stmts };
 }

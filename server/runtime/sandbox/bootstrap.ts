@@ -1,0 +1,487 @@
+/**
+ * The isolate-side half of the sandbox: plain JavaScript compiled inside each
+ * cell's isolate before the cell's own code. It evaluates to a `setup`
+ * function; the task runner calls it with the host entry points (isolated-vm
+ * `Reference`s to host functions and a `Callback` for logs) and gets back the
+ * `run` function. The references stay in this closure: user code sees only the
+ * plain functions defined here (console.*, ctx.log, ctx.rows, the `inputs`
+ * getters), never a Reference, so it cannot call the host with arguments of
+ * its choosing beyond what these functions pass on. The code is strict, so
+ * V8's CallSite API (`Error.prepareStackTrace`) yields no function or `this`
+ * for its frames.
+ *
+ * Everything the host receives from here is a string: batches of rows as JSON
+ * text, log lines, and a JSON result descriptor. The host re-parses and checks
+ * all of it, so a cell that tampers with the builtins used below only breaks
+ * its own task.
+ */
+import { MAX_BATCH_CHARS, MAX_BATCH_ROWS } from "./protocol";
+import { CELL_FILENAME, DEFAULT_SLOT } from "./transform";
+
+/** Largest single row (JSON characters); a batch holds at least one row. */
+export const MAX_ROW_CHARS = 16 * 1024 * 1024;
+/** Batch size ctx.rows() asks for unless the cell passes { batchSize }. */
+export const DEFAULT_READ_BATCH = 2_000;
+
+export const BOOTSTRAP_FILENAME = "tributary-sandbox.js";
+
+export const BOOTSTRAP_SOURCE = String.raw`
+(function setup(hostRead, hostReadSync, hostWrite, hostLog) {
+  "use strict";
+  const G = globalThis;
+  const SLOT = ${JSON.stringify(DEFAULT_SLOT)};
+  const MAX_BATCH_ROWS = ${MAX_BATCH_ROWS};
+  const MAX_BATCH_CHARS = ${MAX_BATCH_CHARS};
+  const MAX_ROW_CHARS = ${MAX_ROW_CHARS};
+  const DEFAULT_READ_BATCH = ${DEFAULT_READ_BATCH};
+  const MAX_DEPTH = 100;
+
+  // Captured before any cell code runs.
+  const call = Function.prototype.call;
+  const uncurry = (fn) => call.bind(fn);
+  const JSONparse = JSON.parse;
+  const JSONstringify = JSON.stringify;
+  const getProto = Object.getPrototypeOf;
+  const ObjectKeys = Object.keys;
+  const ObjectValues = Object.values;
+  const defineProperty = Object.defineProperty;
+  const ObjectCreate = Object.create;
+  const freeze = Object.freeze;
+  const isArray = Array.isArray;
+  const ObjectProto = Object.prototype;
+  const DateProto = Date.prototype;
+  const join = uncurry(Array.prototype.join);
+  const strSlice = uncurry(String.prototype.slice);
+  const arraySlice = uncurry(Array.prototype.slice);
+  const strSplit = uncurry(String.prototype.split);
+  const regexExec = uncurry(RegExp.prototype.exec);
+  const promiseThen = uncurry(Promise.prototype.then);
+  const refApply = uncurry(getProto(hostRead).apply);
+  const refApplySyncPromise = uncurry(getProto(hostReadSync).applySyncPromise);
+  const StringCtor = String;
+  const NumberIsInteger = Number.isInteger;
+  const MathMin = Math.min;
+  const ErrorCtor = Error;
+  const ASYNC_ITER = Symbol.asyncIterator;
+  const ITER = Symbol.iterator;
+  const FRAME = /^\s+at /;
+  const SLOT_RE = new RegExp(SLOT, "g");
+  const strReplace = uncurry(String.prototype.replace);
+  const CELL_POS = /${CELL_FILENAME.replace(".", "\\.")}:(\d+):(\d+)/;
+  // Options for isolated-vm calls: null prototypes, so that nothing a cell adds to
+  // Object.prototype (say, "reference" or "externalCopy") can change how values cross.
+  const bare = (o) => { const b = ObjectCreate(null); for (const k of ObjectKeys(o)) b[k] = o[k]; return freeze(b); };
+  const APPLY_PROMISE = bare({ arguments: bare({ copy: true }), result: bare({ promise: true, copy: true }) });
+  const APPLY_SYNC = bare({ arguments: bare({ copy: true }) });
+
+  // Not for cells: shared memory / blocking waits and WebAssembly (memory outside the JS heap).
+  for (const name of ["WebAssembly", "SharedArrayBuffer", "Atomics"]) {
+    try { delete G[name]; } catch (_) { /* not configurable: leave it */ }
+  }
+  defineProperty(G, SLOT, { value: undefined, writable: true, configurable: true, enumerable: false });
+
+  class InvalidResult { constructor(message) { this.message = message; } }
+  const noop = () => {};
+  const DONE = freeze({ value: undefined, done: true });
+  const PromiseResolve = Promise.resolve.bind(Promise);
+
+  // ---- describing values (for logs and errors) -----------------------------
+  function typeName(v) {
+    if (v === null) return "null";
+    if (v === undefined) return "undefined";
+    if (isArray(v)) return "an array";
+    const t = typeof v;
+    if (t === "object") {
+      let name = "";
+      try {
+        const proto = getProto(v);
+        const ctor = proto && proto.constructor;
+        name = ctor && typeof ctor.name === "string" ? ctor.name : "";
+      } catch (_) { /* proxies and getters may throw */ }
+      return name ? "an instance of " + name : "an object";
+    }
+    if (t === "bigint") return "a BigInt";
+    if (t === "function") return "a function";
+    if (t === "symbol") return "a symbol";
+    return "a " + t;
+  }
+
+  function describe(v, limit) {
+    try {
+      const t = typeof v;
+      if (t === "string") return v;
+      if (t === "number" || t === "boolean" || t === "undefined" || t === "bigint") return StringCtor(v) + (t === "bigint" ? "n" : "");
+      if (t === "symbol") return "Symbol()";
+      if (t === "function") return "[Function" + (typeof v.name === "string" && v.name ? " " + v.name : "") + "]";
+      if (v === null) return "null";
+      if (v instanceof ErrorCtor) {
+        const s = v.stack;
+        if (typeof s === "string") return cleanStack(s);
+        return StringCtor(v.name) + ": " + StringCtor(v.message);
+      }
+      const seen = [];
+      const s = JSONstringify(v, function (_k, x) {
+        if (typeof x === "bigint") return StringCtor(x) + "n";
+        if (typeof x === "function") return "[Function]";
+        if (typeof x === "symbol") return "Symbol()";
+        if (x !== null && typeof x === "object") {
+          for (let i = 0; i < seen.length; i++) if (seen[i] === x) return "[Circular]";
+          if (seen.length > 1000) return "[…]";
+          seen[seen.length] = x;
+        }
+        return x;
+      });
+      if (typeof s === "string") return limit && s.length > limit ? strSlice(s, 0, limit) + "…" : s;
+      return "[" + typeName(v) + "]";
+    } catch (_) {
+      return "[value that cannot be displayed]";
+    }
+  }
+
+  /** A stack trace with only the cell's own frames, the default export called "default". */
+  function cleanStack(text) {
+    const lines = strSplit(text, "\n");
+    const kept = [];
+    for (let i = 0; i < lines.length; i++) {
+      const l = lines[i];
+      if (i === 0 || !regexExec(FRAME, l)) kept[kept.length] = l;
+      else if (regexExec(CELL_POS, l)) kept[kept.length] = strReplace(l, SLOT_RE, "default");
+    }
+    return join(kept, "\n");
+  }
+
+  // ---- logs -----------------------------------------------------------------
+  let logOpen = true;
+  function emit(level, args) {
+    if (!logOpen) return;
+    const parts = [];
+    for (let i = 0; i < args.length; i++) parts[i] = describe(args[i], 100000);
+    const line = join(parts, " ");
+    // The host counts the bytes and answers false once the log is full.
+    logOpen = hostLog(level, line) === true;
+  }
+  const consoleObject = freeze({
+    log: (...a) => emit("info", a),
+    info: (...a) => emit("info", a),
+    debug: (...a) => emit("info", a),
+    warn: (...a) => emit("warn", a),
+    error: (...a) => emit("error", a),
+  });
+  defineProperty(G, "console", { value: consoleObject, writable: true, configurable: true, enumerable: false });
+
+  // ---- inputs ---------------------------------------------------------------
+  function parseBatch(text) {
+    const batch = JSONparse(text);
+    if (!isArray(batch)) throw new ErrorCtor("internal: malformed input batch");
+    return batch;
+  }
+  function readBatch(name, cursor, size) {
+    return promiseThen(refApply(hostRead, undefined, [name, cursor, size], APPLY_PROMISE), parseBatch);
+  }
+  function readAllSync(name) {
+    const all = [];
+    let n = 0;
+    for (;;) {
+      const batch = parseBatch(refApplySyncPromise(hostReadSync, undefined, [name, n, MAX_BATCH_ROWS], APPLY_SYNC));
+      if (batch.length === 0) return all;
+      for (let i = 0; i < batch.length; i++) all[n++] = batch[i];
+    }
+  }
+
+  // ---- output rows ----------------------------------------------------------
+  // A batch is built from parts: each part the JSON of one row or of several rows
+  // (without the brackets). Rows are serialised when they are handed over, so a
+  // generator may reuse or change an object after yielding it.
+  let produced = 0;        // rows accepted so far = index of the next row
+  let rowIndex = 0;        // row being checked (for messages)
+  let parts = [];
+  let nParts = 0;
+  let rowsInBatch = 0;
+  let chars = 0;
+  let previousWrite = undefined;
+  const pathKeys = [];
+  const stack = [];
+
+  // stack[d] is the container at depth d and pathKeys[d] the position in it (an index
+  // into Object.values for objects: the same order as Object.keys), so the path of a
+  // bad value is only worked out when there is one.
+  function pathOf(depth) {
+    let p = "";
+    for (let i = 0; i < depth; i++) {
+      const container = stack[i];
+      const at = pathKeys[i];
+      if (isArray(container)) p += "[" + at + "]";
+      else {
+        let k = "?";
+        try { k = ObjectKeys(container)[at]; } catch (_) { /* a proxy */ }
+        p += (p ? "." : "") + k;
+      }
+    }
+    return p;
+  }
+  function bad(depth, what, hint) {
+    throw new InvalidResult("row " + rowIndex + ", field \"" + pathOf(depth) + "\" is " + what + hint);
+  }
+  function checkValue(v, depth) {
+    const t = typeof v;
+    if (t === "string" || t === "number" || t === "boolean" || t === "undefined") return;
+    if (t === "bigint") bad(depth, "a BigInt", "; convert it with Number(x) or String(x)");
+    if (t === "function") bad(depth, "a function", "; rows hold only data");
+    if (t === "symbol") bad(depth, "a symbol", "; rows hold only data");
+    if (v === null) return;
+    if (depth > MAX_DEPTH) bad(depth, "nested more than " + MAX_DEPTH + " levels deep", "");
+    for (let i = 0; i < depth; i++) if (stack[i] === v) bad(depth, "a circular reference", " (rows are stored as JSON)");
+    if (isArray(v)) {
+      stack[depth] = v;
+      for (let i = 0; i < v.length; i++) { pathKeys[depth] = i; checkValue(v[i], depth + 1); }
+      return;
+    }
+    const proto = getProto(v);
+    if (proto === DateProto) return;
+    if (proto !== ObjectProto && proto !== null) {
+      bad(depth, typeName(v), "; values must be null, booleans, numbers, strings, Dates, arrays or plain objects");
+    }
+    checkFields(v, depth);
+  }
+  /** Object.values is the fastest walk over both JSON.parse'd and spread-built objects. */
+  function checkFields(obj, depth) {
+    stack[depth] = obj;
+    const values = ObjectValues(obj);
+    for (let i = 0; i < values.length; i++) {
+      const v = values[i];
+      const t = typeof v;
+      if (t === "string" || t === "number" || t === "boolean" || t === "undefined" || v === null) continue;
+      pathKeys[depth] = i;
+      checkValue(v, depth + 1);
+    }
+  }
+  function notARow(row) {
+    return new InvalidResult("row " + rowIndex + " is " + typeName(row) + "; each row must be a plain object such as { id: 1, name: \"a\" }");
+  }
+  function checkRow(row, index) {
+    rowIndex = index;
+    if (row === null || typeof row !== "object" || isArray(row)) throw notARow(row);
+    const proto = getProto(row);
+    if (proto !== ObjectProto && proto !== null) throw notARow(row);
+    checkFields(row, 0);
+  }
+  /** Adds one row; returns a promise to await (backpressure) or undefined. */
+  function push(row) {
+    checkRow(row, produced);
+    const s = JSONstringify(row);
+    if (typeof s !== "string" || s.charCodeAt(0) !== 123 /* { */) {
+      throw new InvalidResult("row " + produced + " does not serialise to a JSON object (check its toJSON method)");
+    }
+    if (s.length > MAX_ROW_CHARS) throw new InvalidResult("row " + produced + " is larger than " + MAX_ROW_CHARS + " characters of JSON");
+    let wait;
+    if (rowsInBatch > 0 && chars + s.length > MAX_BATCH_CHARS) wait = flush();
+    parts[nParts++] = s;
+    chars += s.length + 1;
+    rowsInBatch++;
+    produced++;
+    if (rowsInBatch >= MAX_BATCH_ROWS) wait = flush();
+    return wait;
+  }
+  /** Adds an array of rows, serialising up to a batch at a time in one JSON.stringify call. */
+  async function pushArray(arr) {
+    const len = arr.length;
+    let i = 0;
+    while (i < len) {
+      const n = MathMin(len - i, MAX_BATCH_ROWS - rowsInBatch);
+      for (let j = 0; j < n; j++) checkRow(arr[i + j], produced + j);
+      const text = JSONstringify(arraySlice(arr, i, i + n));
+      if (typeof text === "string" && chars + text.length <= MAX_BATCH_CHARS) {
+        parts[nParts++] = strSlice(text, 1, text.length - 1);
+        chars += text.length;
+        rowsInBatch += n;
+        produced += n;
+        i += n;
+        if (rowsInBatch >= MAX_BATCH_ROWS) { const w = flush(); if (w !== undefined) await w; }
+      } else {
+        // Large rows: one at a time, so that each batch stays under the size limit.
+        for (const end = i + n; i < end; i++) { const w = push(arr[i]); if (w !== undefined) await w; }
+      }
+    }
+  }
+  /** Sends the batch; returns the write before it (at most two batches are in flight). */
+  function flush() {
+    if (rowsInBatch === 0) return previousWrite;
+    parts.length = nParts;
+    const text = "[" + join(parts, ",") + "]";
+    parts = []; nParts = 0; chars = 0; rowsInBatch = 0;
+    const write = refApply(hostWrite, undefined, [text], APPLY_PROMISE);
+    promiseThen(write, undefined, noop);
+    const wait = previousWrite;
+    previousWrite = write;
+    return wait;
+  }
+
+  // ---- errors ---------------------------------------------------------------
+  function describeError(e) {
+    try {
+      return describeErrorUnsafe(e);
+    } catch (_) {
+      return { ok: false, kind: "user", message: "Error: the cell threw a value that cannot be described" };
+    }
+  }
+  function describeErrorUnsafe(e) {
+    if (e instanceof InvalidResult) return { ok: false, kind: "invalid_result", message: e.message };
+    let name = "Error";
+    let message = "";
+    let stackText = "";
+    try {
+      if (e !== null && typeof e === "object") {
+        const n = e.name, m = e.message, s = e.stack;
+        name = typeof n === "string" && n ? n : "Error";
+        message = typeof m === "string" ? m : describe(e, 2000);
+        stackText = typeof s === "string" ? s : "";
+      } else if (typeof e === "function") {
+        message = "the cell threw a function instead of an Error";
+      } else {
+        message = "the cell threw " + describe(e, 2000) + " (not an Error)";
+      }
+    } catch (_) {
+      message = "the cell threw a value that cannot be described";
+    }
+    const out = { ok: false, kind: "user", message: name + ": " + strSlice(message, 0, 10000) };
+    if (name === "RangeError" && (message === "Array buffer allocation failed" || message === "Invalid string length" || message === "Invalid typed array length")) {
+      out.kind = "memory";
+    }
+    if (stackText) {
+      const lines = strSplit(stackText, "\n");
+      const cellLines = [];
+      for (let i = 0; i < lines.length && cellLines.length < 20; i++) {
+        const l = lines[i];
+        const m = regexExec(CELL_POS, l);
+        if (m) {
+          if (out.line === undefined) { out.line = +m[1]; out.column = +m[2]; }
+          cellLines[cellLines.length] = strReplace(strSlice(l, 0, 500), SLOT_RE, "default");
+        }
+      }
+      if (cellLines.length) out.cellStack = join(cellLines, "\n");
+    }
+    return out;
+  }
+
+  // ---- run ------------------------------------------------------------------
+  async function drain(result) {
+    if (isArray(result)) return pushArray(result);
+    if (result !== null && result !== undefined && typeof result !== "string") {
+      // Iterables may yield rows, or arrays of rows (a batch at a time: much faster).
+      if (typeof result[ASYNC_ITER] === "function") {
+        for await (const item of result) {
+          if (isArray(item)) await pushArray(item);
+          else { const w = push(item); if (w !== undefined) await w; }
+        }
+        return;
+      }
+      if (typeof result[ITER] === "function") {
+        for (const item of result) {
+          if (isArray(item)) await pushArray(item);
+          else { const w = push(item); if (w !== undefined) await w; }
+        }
+        return;
+      }
+    }
+    throw new InvalidResult("the cell returned " + typeName(result) + "; return an array of row objects ([] for none), or an iterable / async iterable of rows (e.g. from a generator)");
+  }
+
+  return async function run(configText) {
+    let result;
+    try {
+      const config = JSONparse(configText);
+      const names = config.inputNames;
+      const nameSet = ObjectCreate(null);
+      for (let i = 0; i < names.length; i++) nameSet[names[i]] = true;
+      const checkName = (name) => {
+        if (typeof name !== "string" || nameSet[name] !== true) {
+          throw new ErrorCtor("unknown input " + JSONstringify(StringCtor(name)) + "; this cell can read: " + (names.length ? join(names, ", ") : "(no inputs)"));
+        }
+        return name;
+      };
+      const batchSizeOf = (opts) => {
+        const b = opts && opts.batchSize;
+        return NumberIsInteger(b) && b > 0 ? MathMin(b, MAX_BATCH_ROWS) : DEFAULT_READ_BATCH;
+      };
+      async function* batches(name, opts) {
+        checkName(name);
+        const size = batchSizeOf(opts);
+        let cursor = 0;
+        let next = readBatch(name, 0, size);
+        for (;;) {
+          const batch = await next;
+          if (batch.length === 0) return;
+          cursor += batch.length;
+          next = readBatch(name, cursor, size);
+          promiseThen(next, undefined, noop);
+          yield batch;
+        }
+      }
+      // A hand-written async iterator: one resolved promise per row instead of a generator chain.
+      function rows(name, opts) {
+        const source = batches(name, opts);
+        let buffer = [];
+        let index = 0;
+        let finished = false;
+        const refill = (step) => {
+          if (step.done) { finished = true; return DONE; }
+          buffer = step.value;
+          index = 1;
+          return { value: buffer[0], done: false };
+        };
+        const iterator = {
+          next() {
+            if (index < buffer.length) return PromiseResolve({ value: buffer[index++], done: false });
+            if (finished) return PromiseResolve(DONE);
+            return promiseThen(source.next(), refill);
+          },
+          return() {
+            finished = true;
+            buffer = [];
+            return promiseThen(source.return(undefined), () => DONE);
+          },
+        };
+        iterator[ASYNC_ITER] = function () { return this; };
+        return iterator;
+      }
+      const inputs = {};
+      const cache = ObjectCreate(null);
+      for (let i = 0; i < names.length; i++) {
+        const name = names[i];
+        defineProperty(inputs, name, {
+          enumerable: true,
+          configurable: false,
+          get() {
+            if (cache[name] === undefined) cache[name] = readAllSync(name);
+            return cache[name];
+          },
+        });
+      }
+      const ctx = {
+        params: config.params,
+        logicalDate: config.logicalDate,
+        runId: config.runId,
+        item: config.item,
+        log: (...a) => emit("info", a),
+        rows: (name, opts) => { checkName(name); return rows(name, opts); },
+        batches: (name, opts) => { checkName(name); return batches(name, opts); },
+      };
+      const fn = G[SLOT];
+      if (typeof fn !== "function") {
+        throw new InvalidResult("the cell's export default is " + typeName(fn) + ", not a function: write export default (inputs, ctx) => [...]");
+      }
+      result = fn(inputs, ctx);
+      if (result !== null && (typeof result === "object" || typeof result === "function") && typeof result.then === "function") {
+        result = await result;
+      }
+      await drain(result);
+      const last = flush();
+      if (last !== undefined) await last;
+      if (previousWrite !== undefined) await previousWrite;
+      return JSONstringify({ ok: true, rows: produced });
+    } catch (e) {
+      return JSONstringify(describeError(e));
+    }
+  };
+})
+`;

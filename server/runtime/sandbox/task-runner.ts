@@ -1,0 +1,280 @@
+/**
+ * The task-runner child process: runs JS cells in isolated-vm isolates, one
+ * isolate per task, several tasks at once. Started by SandboxPool with
+ * `child_process.fork` and an environment stripped to a minimum; it talks to
+ * the server only over the IPC channel (see protocol.ts).
+ *
+ * Per task: a fresh isolate with `memoryLimit`, a wall-clock timer that
+ * disposes the isolate (covers synchronous loops and awaits that never settle
+ * alike), and the isolate is always disposed when the task ends, so nothing a
+ * cell scheduled (FinalizationRegistry callbacks, pending promises) outlives it.
+ */
+import ivm from "isolated-vm";
+import { BOOTSTRAP_FILENAME, BOOTSTRAP_SOURCE } from "./bootstrap";
+import { MAX_BATCH_ROWS, type HostToRunner, type JsErrorKind, type RunnerToHost } from "./protocol";
+import { CELL_FILENAME, prepareCellSource } from "./transform";
+
+type RunMessage = Extract<HostToRunner, { type: "run" }>;
+
+interface Pending<T> {
+  resolve(value: T): void;
+  reject(error: Error): void;
+}
+
+interface Task {
+  id: number;
+  msg: RunMessage;
+  isolate?: ivm.Isolate;
+  /** Why the isolate was disposed early, if it was. */
+  reason?: "timeout" | "canceled" | "memory";
+  finished: boolean;
+  reads: Map<number, Pending<string>>;
+  writes: Map<number, Pending<void>>;
+  logBytes: number;
+  logClosed: boolean;
+  timer?: NodeJS.Timeout;
+}
+
+/** A misbehaving cell could fire reads or writes without awaiting them; the honest bootstrap never needs more. */
+const MAX_PENDING_READS = 16;
+const MAX_PENDING_WRITES = 4;
+
+const tasks = new Map<number, Task>();
+let nextReqId = 1;
+
+function send(msg: RunnerToHost): void {
+  if (process.connected) process.send?.(msg);
+}
+
+function fail(task: Task, kind: JsErrorKind, message: string, extra: { line?: number; column?: number; cellStack?: string } = {}): void {
+  if (task.finished) return;
+  task.finished = true;
+  send({ type: "fail", taskId: task.id, kind, message, ...extra });
+}
+
+function disposeIsolate(task: Task): void {
+  const iso = task.isolate;
+  if (iso && !iso.isDisposed) {
+    try {
+      iso.dispose();
+    } catch {
+      /* already going away */
+    }
+  }
+}
+
+function abortTask(task: Task, reason: "timeout" | "canceled"): void {
+  if (task.finished) return;
+  task.reason ??= reason;
+  disposeIsolate(task);
+}
+
+/** "Unexpected token ';' [cell.js:1:9]" → message and position. */
+function splitPosition(message: string): { message: string; line?: number; column?: number } {
+  const m = /\s*\[cell\.js:(\d+):(\d+)\]$/.exec(message);
+  if (!m) return { message };
+  return { message: message.slice(0, m.index), line: Number(m[1]), column: Number(m[2]) };
+}
+
+function cellPosition(stack: unknown): { line?: number; column?: number } {
+  if (typeof stack !== "string") return {};
+  const m = /cell\.js:(\d+):(\d+)/.exec(stack);
+  return m ? { line: Number(m[1]), column: Number(m[2]) } : {};
+}
+
+function errorText(error: unknown): string {
+  if (error instanceof Error) return `${error.name}: ${error.message}`;
+  try {
+    return String(error);
+  } catch {
+    return "unknown error";
+  }
+}
+
+function readCallback(task: Task, name: unknown, cursor: unknown, batchSize: unknown): Promise<string> {
+  if (task.finished) return Promise.reject(new Error("task is over"));
+  if (typeof name !== "string" || !task.msg.inputNames.includes(name)) return Promise.reject(new Error("unknown input"));
+  if (!Number.isSafeInteger(cursor) || (cursor as number) < 0) return Promise.reject(new Error("bad cursor"));
+  if (!Number.isSafeInteger(batchSize) || (batchSize as number) < 1) return Promise.reject(new Error("bad batch size"));
+  if (task.reads.size >= MAX_PENDING_READS) return Promise.reject(new Error(`more than ${MAX_PENDING_READS} concurrent input reads`));
+  const reqId = nextReqId++;
+  return new Promise<string>((resolve, reject) => {
+    task.reads.set(reqId, { resolve, reject });
+    send({ type: "read", taskId: task.id, reqId, name, cursor: cursor as number, batchSize: Math.min(batchSize as number, MAX_BATCH_ROWS) });
+  });
+}
+
+function writeCallback(task: Task, data: unknown): Promise<void> {
+  if (task.finished) return Promise.reject(new Error("task is over"));
+  if (typeof data !== "string") return Promise.reject(new Error("internal: row batch is not a string"));
+  if (task.writes.size >= MAX_PENDING_WRITES) {
+    // Only a cell that bypassed the bootstrap could get here.
+    fail(task, "internal", "row batches were sent without waiting for the host (backpressure violated)");
+    disposeIsolate(task);
+    return Promise.reject(new Error("backpressure violated"));
+  }
+  const reqId = nextReqId++;
+  return new Promise<void>((resolve, reject) => {
+    task.writes.set(reqId, { resolve, reject });
+    send({ type: "write", taskId: task.id, reqId, data });
+  });
+}
+
+function logCallback(task: Task, level: unknown, message: unknown): boolean {
+  if (task.finished || task.logClosed) return false;
+  const lvl = level === "warn" || level === "error" ? level : "info";
+  const text = typeof message === "string" ? message : "";
+  const max = task.msg.limits.maxLogBytes;
+  const bytes = Buffer.byteLength(text) + 1;
+  if (task.logBytes + bytes > max) {
+    task.logClosed = true;
+    send({ type: "log", taskId: task.id, level: "warn", message: `… (log truncated at ${max} bytes)` });
+    return false;
+  }
+  task.logBytes += bytes;
+  send({ type: "log", taskId: task.id, level: lvl, message: text });
+  return true;
+}
+
+async function runTask(msg: RunMessage): Promise<void> {
+  const task: Task = { id: msg.taskId, msg, finished: false, reads: new Map(), writes: new Map(), logBytes: 0, logClosed: false };
+  tasks.set(task.id, task);
+  const { limits } = msg;
+  let phase: "setup" | "top-level" | "run" = "setup";
+  const refs: { release(): void }[] = [];
+  try {
+    const prepared = prepareCellSource(msg.code);
+    if (!prepared.ok) {
+      fail(task, "user", prepared.message, { line: prepared.line, column: prepared.column });
+      return;
+    }
+    const isolate = new ivm.Isolate({
+      memoryLimit: limits.memoryMb,
+      onCatastrophicError: (message: string) => {
+        // V8 lost control of this isolate: report and let the pool start a fresh process.
+        fail(task, "memory", `JS cell crashed its isolate (${message}); the sandbox process restarts`);
+        setTimeout(() => process.exit(70), 50);
+      },
+    });
+    task.isolate = isolate;
+    task.timer = setTimeout(() => abortTask(task, "timeout"), limits.timeoutMs);
+    const context = await isolate.createContext();
+    const boot = await isolate.compileScript(BOOTSTRAP_SOURCE, { filename: BOOTSTRAP_FILENAME });
+    const setup = (await boot.run(context, { reference: true })) as ivm.Reference<(...args: unknown[]) => unknown>;
+    const hostRead = new ivm.Reference((name: unknown, cursor: unknown, size: unknown) => readCallback(task, name, cursor, size));
+    const hostReadSync = new ivm.Reference((name: unknown, cursor: unknown, size: unknown) => readCallback(task, name, cursor, size));
+    const hostWrite = new ivm.Reference((data: unknown) => writeCallback(task, data));
+    const hostLog = new ivm.Callback((level: unknown, message: unknown) => logCallback(task, level, message));
+    refs.push(setup, hostRead, hostReadSync, hostWrite);
+    const run = (await setup.apply(undefined, [hostRead, hostReadSync, hostWrite, hostLog], {
+      result: { reference: true },
+    })) as ivm.Reference<(config: string) => Promise<string>>;
+    refs.push(run);
+
+    phase = "top-level";
+    const script = await isolate.compileScript(prepared.source + "\n;void 0;", { filename: CELL_FILENAME });
+    await script.run(context);
+
+    phase = "run";
+    const config = JSON.stringify({
+      inputNames: msg.inputNames,
+      params: JSON.parse(msg.paramsJson),
+      item: msg.itemJson === "" ? undefined : JSON.parse(msg.itemJson),
+      logicalDate: msg.logicalDate,
+      runId: msg.runId,
+    });
+    const outcome: unknown = await run.apply(undefined, [config], { result: { promise: true, copy: true } });
+    if (task.finished) return;
+    if (task.reason) throw new Error("isolate disposed");
+    let parsed: { ok?: unknown; kind?: unknown; message?: unknown; line?: unknown; column?: unknown; cellStack?: unknown };
+    try {
+      parsed = typeof outcome === "string" ? JSON.parse(outcome) : {};
+    } catch {
+      parsed = {};
+    }
+    if (parsed.ok === true) {
+      task.finished = true;
+      send({ type: "done", taskId: task.id, logBytes: task.logBytes });
+      return;
+    }
+    const kind: JsErrorKind = parsed.kind === "invalid_result" || parsed.kind === "memory" ? parsed.kind : "user";
+    const message = typeof parsed.message === "string" ? parsed.message : "the cell failed without a message";
+    fail(task, kind, kind === "memory" ? `JS cell ran out of memory (${message})` : message, {
+      line: typeof parsed.line === "number" ? parsed.line : undefined,
+      column: typeof parsed.column === "number" ? parsed.column : undefined,
+      cellStack: typeof parsed.cellStack === "string" ? parsed.cellStack : undefined,
+    });
+  } catch (error) {
+    const text = errorText(error);
+    if (task.reason === "timeout") fail(task, "timeout", `JS cell timed out after ${limits.timeoutMs} ms`);
+    else if (task.reason === "canceled") fail(task, "canceled", "JS cell canceled");
+    else if (/memory limit/i.test(text) || task.isolate?.isDisposed) {
+      fail(task, "memory", `JS cell exceeded its memory limit (${limits.memoryMb} MB)`);
+    } else if (phase === "run" && error instanceof Error) {
+      // isolated-vm rethrows a promise rejection nobody handled once the microtasks run dry.
+      fail(task, "user", `Unhandled promise rejection: ${text}`, cellPosition(error.stack));
+    } else if (phase === "top-level" || (phase === "setup" && error instanceof SyntaxError)) {
+      const split = splitPosition(text);
+      const pos = split.line !== undefined ? { line: split.line, column: split.column } : cellPosition(error instanceof Error ? error.stack : "");
+      fail(task, "user", split.message, pos);
+    } else fail(task, "internal", `JS sandbox error: ${text}`);
+  } finally {
+    task.finished = true;
+    if (task.timer) clearTimeout(task.timer);
+    disposeIsolate(task);
+    for (const ref of refs) {
+      try {
+        ref.release();
+      } catch {
+        /* isolate gone */
+      }
+    }
+    for (const p of task.reads.values()) p.reject(new Error("task is over"));
+    for (const p of task.writes.values()) p.reject(new Error("task is over"));
+    tasks.delete(task.id);
+  }
+}
+
+function onMessage(msg: HostToRunner): void {
+  switch (msg.type) {
+    case "run":
+      void runTask(msg);
+      return;
+    case "readResult": {
+      const task = tasks.get(msg.taskId);
+      const p = task?.reads.get(msg.reqId);
+      if (!task || !p) return;
+      task.reads.delete(msg.reqId);
+      if (msg.error !== undefined || typeof msg.data !== "string") p.reject(new Error(msg.error ?? "input read failed"));
+      else p.resolve(msg.data);
+      return;
+    }
+    case "writeAck": {
+      const task = tasks.get(msg.taskId);
+      const p = task?.writes.get(msg.reqId);
+      if (!task || !p) return;
+      task.writes.delete(msg.reqId);
+      if (msg.error !== undefined) p.reject(new Error(msg.error));
+      else p.resolve();
+      return;
+    }
+    case "cancel": {
+      const task = tasks.get(msg.taskId);
+      if (task) abortTask(task, "canceled");
+      return;
+    }
+  }
+}
+
+process.on("message", (msg) => onMessage(msg as HostToRunner));
+// The server went away: nothing left to do.
+process.on("disconnect", () => process.exit(0));
+// A promise handed to a disposed isolate may be rejected with nobody listening: not fatal.
+process.on("unhandledRejection", (error) => {
+  process.stderr.write(`tributary sandbox: unhandled rejection ${errorText(error)}\n`);
+});
+process.on("uncaughtException", (error) => {
+  process.stderr.write(`tributary sandbox: uncaught ${errorText(error)}\n`);
+  process.exit(1);
+});
+send({ type: "ready", pid: process.pid });

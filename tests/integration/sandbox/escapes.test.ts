@@ -1,0 +1,280 @@
+/**
+ * Escape attempts: each fails its own task (or is harmless), never reaches the
+ * host's `process`, environment or file system, and the pool keeps working —
+ * a normal task runs after each, and some run alongside.
+ */
+import { existsSync, readFileSync } from "node:fs";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { SandboxPool } from "@/server/runtime/sandbox";
+import { CANARY, expectFail, expectHealthy, expectOk, runCell, transcript } from "./helpers";
+
+const PWNED = `/tmp/tributary-sandbox-pwned-${process.pid}`;
+let pool: SandboxPool;
+
+beforeAll(() => {
+  pool = new SandboxPool();
+});
+afterAll(async () => {
+  await pool.close();
+  expect(existsSync(PWNED)).toBe(false);
+  expect(transcript.join("\n")).not.toContain(CANARY);
+});
+
+/** Every way below ends with "return process" from some Function constructor. */
+const grab = `(f) => { try { const p = f.constructor.constructor("return process")(); return p ? JSON.stringify(p.env) + String(p.mainModule && p.mainModule.require("fs").writeFileSync(${JSON.stringify(PWNED)}, "x")) : "none"; } catch (e) { return "blocked: " + e.message } }`;
+
+describe("escape attempts", () => {
+  it("this.constructor.constructor('return process')()", async () => {
+    const out = await expectFail(pool, "export default function () { const p = this.constructor.constructor('return process')(); return [{ env: p.env }] }");
+    expect(out.error.kind).toBe("user");
+    expect(out.error.message).toMatch(/process is not defined|Cannot read properties of undefined/);
+    const top = await expectFail(pool, "const p = this.constructor.constructor('return process')();\nexport default () => [{ env: p.env }]");
+    expect(top.error.message).toBe("ReferenceError: process is not defined");
+    expect(top.error.line).toBe(1);
+    await expectHealthy(pool);
+  });
+
+  it("host globals are absent", async () => {
+    const out = await expectOk(
+      pool,
+      `export default () => [Object.fromEntries(["require", "process", "fetch", "setTimeout", "setInterval", "setImmediate", "Buffer", "module", "exports", "__dirname", "WebAssembly", "SharedArrayBuffer", "Atomics", "XMLHttpRequest", "WebSocket"].map((k) => [k, typeof globalThis[k]]).concat([["globalThis.process", typeof globalThis.process], ["bare process", typeof process], ["bare require", typeof require]]))]`,
+    );
+    expect(Object.values(out.rows[0]!).every((t) => t === "undefined")).toBe(true);
+    expect(Object.keys(out.rows[0]!).length).toBe(18);
+  });
+
+  it("Error.prepareStackTrace call sites (including the sandbox's own frames) lead nowhere", async () => {
+    const out = await expectOk(
+      pool,
+      `const grab = ${grab};
+      export default async (inputs, ctx) => {
+        const found = [];
+        Error.prepareStackTrace = (e, sites) => sites;
+        const collect = () => { for (const s of new Error().stack) { found.push(["fn", s.getFunction && s.getFunction()], ["this", s.getThis && s.getThis()], ["file", s.getFileName()]) } };
+        collect();
+        // Frames of the sandbox's own code: a getter it reads, a value it logs.
+        const it = ctx.rows("t", { get batchSize() { collect(); return 10 } });
+        for await (const r of it) {}
+        console.log({ toJSON() { collect(); return "x" } });
+        const results = [];
+        for (const [kind, v] of found) if (v && typeof v === "object" || typeof v === "function") results.push(kind + ":" + grab(v));
+        const files = [...new Set(found.filter(([k]) => k === "file").map(([, f]) => f))];
+        return [{ results, files }];
+      }`,
+      { inputs: { t: [{ a: 1 }] } },
+    );
+    const row = out.rows[0] as { results: string[]; files: string[] };
+    expect(row.results.length).toBeGreaterThan(0);
+    for (const r of row.results) expect(r).toMatch(/blocked: process is not defined/);
+    expect(row.files.filter(Boolean).sort()).toEqual(["cell.js", "tributary-sandbox.js"]);
+    await expectHealthy(pool);
+  });
+
+  it("a caught stack-overflow RangeError climbs only to the isolate's Function", async () => {
+    const out = await expectOk(
+      pool,
+      `export default () => { const f = () => f(); try { f() } catch (e) { return [{ name: e.name, r: e.constructor.constructor("return typeof process + typeof require")() }] } }`,
+    );
+    expect(out.rows).toEqual([{ name: "RangeError", r: "undefinedundefined" }]);
+    const rethrown = await expectFail(pool, "export default () => { const f = () => f(); f() }");
+    expect(rethrown.error.kind).toBe("user");
+    expect(rethrown.error.message).toMatch(/RangeError: Maximum call stack size exceeded/);
+    await expectHealthy(pool);
+  });
+
+  it("unbound methods and host-provided functions provoke only isolate errors", async () => {
+    const out = await expectOk(
+      pool,
+      `const grab = ${grab};
+      export default (inputs, ctx) => {
+        const results = [];
+        const attempts = [
+          () => Number.prototype.valueOf.call(console.log),
+          () => Date.prototype.toLocaleString.call(ctx),
+          () => Object.prototype.toLocaleString.call(null),
+          () => Symbol.prototype.valueOf.call(ctx.rows),
+          () => ctx.rows.call(null, Symbol()),
+          () => console.log.apply(null, new Proxy([], { get() { throw new Error("trap") } })),
+          () => Reflect.construct(console.log, []),
+          () => new ctx.log(),
+          () => { for (const k of Reflect.ownKeys(console.log)) console.log[k].constructor },
+        ];
+        for (const a of attempts) {
+          try { a(); results.push("no error") } catch (e) { results.push(e && e.constructor ? grab(e) : String(e)) }
+        }
+        results.push(grab(console.log), grab(ctx.log), grab(ctx.rows), grab(Object.getOwnPropertyDescriptor(inputs, "t").get));
+        return [{ results }];
+      }`,
+      { inputs: { t: [] } },
+    );
+    const { results } = out.rows[0] as { results: string[] };
+    for (const r of results) expect(r === "no error" || /^blocked: /.test(r)).toBe(true);
+    expect(results.filter((r) => r.startsWith("blocked: process is not defined")).length).toBeGreaterThan(8);
+    await expectHealthy(pool);
+  });
+
+  it("dynamic import through eval fails; the error leads nowhere", async () => {
+    const out = await expectOk(
+      pool,
+      `const grab = ${grab};
+      export default async () => {
+        const r = [];
+        try { await (0, eval)("imp" + "ort('node:fs')"); r.push("imported!") } catch (e) { r.push(String(e), grab(e)) }
+        try { (0, eval)("imp" + "ort('x')").catch(() => {}); r.push("no error") } catch (e) { r.push(String(e)) }
+        try { new Function("return imp" + "ort.meta")(); r.push("meta!") } catch (e) { r.push(e.name) }
+        return [{ r }];
+      }`,
+    );
+    const r = (out.rows[0] as { r: string[] }).r;
+    expect(r[0]).toBe("Error: Not supported");
+    expect(r[1]).toMatch(/^blocked: process is not defined/);
+    expect(r).not.toContain("imported!");
+    expect(r).not.toContain("meta!");
+    // Left unhandled, the rejection fails the task as the cell's own error.
+    const unhandled = await expectFail(pool, `export default () => { (0, eval)("imp" + "ort('x')"); return [] }`);
+    expect(unhandled.error.kind).toBe("user");
+    const plain = await expectFail(pool, "export default async () => {\n  Promise.reject(new TypeError('nobody catches me'));\n  return [];\n}");
+    expect(plain.error.kind).toBe("user");
+    expect(plain.error.message).toBe("Unhandled promise rejection: TypeError: nobody catches me");
+    expect(plain.error.line).toBe(2);
+    await expectHealthy(pool);
+  });
+
+  it("Proxies whose traps throw functions fail the task clearly", async () => {
+    const row = await expectFail(
+      pool,
+      "export default () => [new Proxy({}, { getPrototypeOf() { throw function evil() { return this } }, ownKeys() { throw () => 1 } })]",
+    );
+    expect(row.error.kind).toBe("user");
+    expect(row.error.message).toContain("threw a function");
+    const thrown = await expectFail(
+      pool,
+      "export default () => { throw new Proxy({}, { get() { throw () => process }, getPrototypeOf() { throw () => process } }) }",
+    );
+    expect(thrown.error.kind).toBe("user");
+    expect(thrown.error.message).toMatch(/cannot be described/);
+    const result = await expectFail(pool, "export default () => new Proxy([], { get() { throw function () {} } })");
+    expect(["user", "invalid_result"]).toContain(result.error.kind);
+    const logged = await expectOk(pool, "export default () => { console.log(new Proxy({}, { ownKeys() { throw () => 1 } })); return [] }");
+    expect(logged.logs[0]?.message).toBe("[value that cannot be displayed]");
+    await expectHealthy(pool);
+  });
+
+  it("inspect.custom and other symbol tricks on returned rows do nothing on the host", async () => {
+    const out = await expectOk(
+      pool,
+      `export default () => {
+        const evil = { [Symbol.for("nodejs.util.inspect.custom")]: () => { throw new Error("ran on host") }, [Symbol.toPrimitive]: () => "p", a: 1 };
+        console.log(evil);
+        return [evil, { b: 2, [Symbol.for("nodejs.util.inspect.custom")]: 1 }];
+      }`,
+    );
+    expect(out.rows).toEqual([{ a: 1 }, { b: 2 }]);
+    expect(Object.getOwnPropertySymbols(out.rows[0]!)).toEqual([]);
+    expect(out.logs[0]?.message).toBe('{"a":1}');
+    const symbolValue = await expectFail(pool, "export default () => [{ a: 1 }, { s: Symbol.for('nodejs.util.inspect.custom') }]");
+    expect(symbolValue.error.kind).toBe("invalid_result");
+    expect(symbolValue.error.message).toContain('row 1, field "s" is a symbol');
+    await expectHealthy(pool);
+  });
+
+  it("overriding Promise.prototype.then / species / constructor cannot break out", async () => {
+    const cases = [
+      "Promise.prototype.then = function () { return this }; export default async () => [{ a: 1 }]",
+      "Object.defineProperty(Promise, Symbol.species, { get() { return function () { return process } } }); export default async function* () { yield { a: 1 } }",
+      "Promise.prototype.constructor = function () {}; Promise.resolve = () => { throw () => 1 }; export default async function* () { yield { a: 1 } }",
+      "const then = Promise.prototype.then; Promise.prototype.then = function (a, b) { return then.call(this, (v) => a && a({ hijacked: true, v }), b) }; export default () => [{ a: 1 }]",
+      "class P extends Promise {}; export default () => P.resolve([{ a: 1 }])",
+      "export default () => ({ then(resolve) { resolve({ then(r) { r([{ a: 1 }]) } }) } })",
+    ];
+    const outs = await Promise.all(cases.map((code) => runCell(pool, code, { limits: { timeoutMs: 1500 } })));
+    for (const out of outs) {
+      if (out.ok) expect(out.rows).toEqual([{ a: 1 }]);
+      else expect(["user", "timeout", "invalid_result"]).toContain(out.error.kind);
+    }
+    await expectHealthy(pool);
+  });
+
+  it("options inherited from a polluted Object.prototype do not change how values cross", async () => {
+    const out = await expectOk(
+      pool,
+      `for (const k of ["reference", "externalCopy", "copy", "promise", "timeout", "release", "transferList"]) Object.prototype[k] = true;
+      export default async (inputs, ctx) => {
+        const seen = [];
+        for await (const r of ctx.rows("t")) seen.push(typeof r, r.constructor === Object);
+        seen.push(inputs.t.length);
+        console.log("still strings");
+        return [{ seen }];
+      }`,
+      { inputs: { t: [{ a: 1 }] } },
+    );
+    expect(out.rows).toEqual([{ seen: ["object", true, 1] }]);
+    expect(out.logs).toEqual([{ level: "info", message: "still strings" }]);
+    await expectHealthy(pool);
+  });
+
+  it("FinalizationRegistry callbacks never outlive the task", async () => {
+    const done = await expectOk(
+      pool,
+      `export default () => {
+        const reg = new FinalizationRegistry(() => { console.log("after the end"); for (;;) {} });
+        for (let i = 0; i < 100000; i++) reg.register({ i }, i);
+        return [{ ok: 1 }];
+      }`,
+    );
+    expect(done.rows).toEqual([{ ok: 1 }]);
+    const t0 = performance.now();
+    const hang = await expectFail(
+      pool,
+      `export default async () => {
+        const reg = new FinalizationRegistry(() => { for (;;) {} });
+        for (let i = 0; i < 100000; i++) reg.register({ i }, i);
+        await new Promise(() => {});
+      }`,
+      { limits: { timeoutMs: 800 } },
+    );
+    expect(hang.error.kind).toBe("timeout");
+    expect(performance.now() - t0).toBeLessThan(3000);
+    await expectHealthy(pool);
+    await new Promise((r) => setTimeout(r, 200));
+    expect(done.logs.some((l) => l.message === "after the end")).toBe(false);
+  });
+
+  it("cannot read the environment or touch the file system, and the runner's own environment is minimal", async () => {
+    const out = await expectOk(
+      pool,
+      `const grab = ${grab};
+      export default () => {
+        const r = [grab(globalThis), grab(console), grab([]), grab(async function* () {}), grab(Symbol)];
+        try { r.push(String(new Function("return this")().process)) } catch (e) { r.push(e.message) }
+        return [{ r }];
+      }`,
+    );
+    expect(JSON.stringify(out.rows)).not.toContain(CANARY);
+    for (const r of (out.rows[0] as { r: string[] }).r) expect(r).toMatch(/blocked: process is not defined|undefined/);
+    const [pid] = pool.pids;
+    expect(pid).toBeGreaterThan(0);
+    const environ = readFileSync(`/proc/${pid}/environ`, "utf8");
+    expect(environ).not.toContain(CANARY);
+    expect(environ).not.toContain("DATABASE_URL");
+    const names = environ.split("\0").filter(Boolean).map((kv) => kv.split("=")[0]);
+    expect(names.filter((n) => !n!.startsWith("NODE_CHANNEL_")).sort()).toEqual(["NODE_ENV", "TRIBUTARY_SANDBOX"]);
+  });
+
+  it("escape attempts running alongside normal tasks leave them unharmed", async () => {
+    const attacks = [
+      "export default () => { while (true) {} }",
+      "export default function () { return this.constructor.constructor('return process')().env }",
+      "export default () => { const a = []; for (;;) a.push(new Array(1e5).fill(1)) }",
+      "export default () => { const f = () => f(); f() }",
+    ];
+    const normals = Array.from({ length: 4 }, (_, k) => `export default async function* () { for (let i = 0; i < 1000; i++) { await null; yield { k: ${k}, i } } }`);
+    const outs = await Promise.all([...attacks, ...normals].map((code) => runCell(pool, code, { limits: { timeoutMs: 2000 } })));
+    outs.slice(0, attacks.length).forEach((o) => expect(o.ok).toBe(false));
+    for (const o of outs.slice(attacks.length)) {
+      expect(o.ok).toBe(true);
+      if (o.ok) expect(o.count).toBe(1000);
+    }
+    await expectHealthy(pool);
+  });
+});

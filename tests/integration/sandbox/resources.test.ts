@@ -1,0 +1,180 @@
+/** Resource attacks, invalid results, a crashed task runner and cancellation. */
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { JsCellError, SandboxPool } from "@/server/runtime/sandbox";
+import { CANARY, expectFail, expectHealthy, expectOk, runCell, transcript } from "./helpers";
+
+let pool: SandboxPool;
+beforeAll(() => {
+  pool = new SandboxPool();
+});
+afterAll(async () => {
+  await pool.close();
+  expect(transcript.join("\n")).not.toContain(CANARY);
+});
+
+describe("resource limits", () => {
+  it("an endless loop ends at the timeout", async () => {
+    const out = await expectFail(pool, "export default () => { while (true) {} }", { limits: { timeoutMs: 1000 } });
+    expect(out.error.kind).toBe("timeout");
+    expect(out.error.retryable).toBe(false);
+    expect(out.error.message).toBe("JS cell timed out after 1000 ms");
+    expect(out.ms).toBeGreaterThan(900);
+    expect(out.ms).toBeLessThan(4000);
+    const pending = await expectFail(pool, "export default async () => { await new Promise(() => {}) }", { limits: { timeoutMs: 500 } });
+    expect(pending.error.kind).toBe("timeout");
+    const lazyLoop = await expectFail(pool, "export default async function* () { yield { a: 1 }; for (;;) {} }", { limits: { timeoutMs: 500 } });
+    expect(lazyLoop.error.kind).toBe("timeout");
+    await expectHealthy(pool);
+  });
+
+  it("a memory bomb fails with kind memory and the process survives", async () => {
+    const [pid] = pool.pids;
+    const out = await expectFail(pool, "export default () => { const a = []; for (;;) a.push({ x: Math.random(), s: 'y'.repeat(64) + Math.random() }) }", {
+      limits: { memoryMb: 48, timeoutMs: 20_000 },
+    });
+    expect(out.error.kind).toBe("memory");
+    expect(out.error.message).toMatch(/memory limit \(48 MB\)/);
+    await expectHealthy(pool);
+    expect(pool.pids).toEqual([pid]);
+  });
+
+  it("an ArrayBuffer bomb and a string bomb fail with kind memory", async () => {
+    const ab = await expectFail(pool, "export default () => { const keep = []; for (let i = 0; i < 64; i++) keep.push(new ArrayBuffer(64 * 1024 * 1024)); return [] }", {
+      limits: { memoryMb: 48 },
+    });
+    expect(ab.error.kind).toBe("memory");
+    const big = await expectFail(pool, "export default () => [{ b: new Uint8Array(2 ** 31).length }]", { limits: { memoryMb: 48 } });
+    expect(big.error.kind).toBe("memory");
+    const str = await expectFail(pool, "export default () => { let s = 'x'; for (;;) s += s }", { limits: { memoryMb: 48 } });
+    expect(str.error.kind).toBe("memory");
+    await expectHealthy(pool);
+  });
+
+  it("a flood of logs is truncated and does not stop the cell", async () => {
+    const out = await expectOk(pool, "export default () => { for (let i = 0; i < 200000; i++) console.log('line', i, 'x'.repeat(100)); return [{ done: true }] }", {
+      limits: { maxLogBytes: 20_000 },
+    });
+    expect(out.rows).toEqual([{ done: true }]);
+    const last = out.logs[out.logs.length - 1]!;
+    expect(last).toEqual({ level: "warn", message: "… (log truncated at 20000 bytes)" });
+    const bytes = out.logs.slice(0, -1).reduce((n, l) => n + Buffer.byteLength(l.message) + 1, 0);
+    expect(bytes).toBeLessThanOrEqual(20_000);
+    expect(out.logs.length).toBeLessThan(200);
+    // One huge line is refused as a whole.
+    const huge = await expectOk(pool, "export default () => { console.log('z'.repeat(5e6)); console.log('after'); return [] }", { limits: { maxLogBytes: 1000 } });
+    expect(huge.logs).toEqual([{ level: "warn", message: "… (log truncated at 1000 bytes)" }]);
+  });
+});
+
+describe("invalid results", () => {
+  const cases: [string, string, RegExp][] = [
+    ["circular", "export default () => { const r = { a: 1 }; const c = { id: 3 }; c.self = c; return [r, r, r, c] }", /row 3, field "self" is a circular reference/],
+    ["BigInt", "export default () => [{ a: 1 }, { n: { deep: [1, 2n] } }]", /row 1, field "n.deep\[1\]" is a BigInt/],
+    ["function", "export default () => [{ a: 1 }, { a: 2 }, { f() {} }]", /row 2, field "f" is a function/],
+    ["class instance", "export default () => [{ m: new Map() }]", /row 0, field "m" is an instance of Map/],
+    ["non-object row", "export default () => [{ a: 1 }, 5]", /row 1 is a number; each row must be a plain object/],
+    ["array row", "export default () => [[{ a: 1 }]]", /row 0 is an array/],
+    ["non-object in a yielded batch", "export default function* () { yield { a: 1 }; yield [{ a: 2 }, 'x'] }", /row 2 is a string/],
+    ["undefined", "export default () => {}", /the cell returned undefined/],
+    ["string", "export default () => 'rows'", /the cell returned a string/],
+  ];
+  for (const [name, code, message] of cases) {
+    it(`rejects ${name}`, async () => {
+      const out = await expectFail(pool, code);
+      expect(out.error.kind).toBe("invalid_result");
+      expect(out.error.retryable).toBe(false);
+      expect(out.error.message).toMatch(message);
+    });
+  }
+
+  it("stores __proto__ keys as plain keys without polluting anything", async () => {
+    const out = await expectOk(
+      pool,
+      `export default () => [JSON.parse('{"__proto__": {"polluted": 1}, "a": 1}'), { ["__proto__"]: { polluted: 2 }, b: 2 }, { constructor: { prototype: { polluted: 3 } } }]`,
+    );
+    expect(out.rows.length).toBe(3);
+    const [first, second] = out.rows as Record<string, unknown>[];
+    expect(Object.getPrototypeOf(first)).toBe(Object.prototype);
+    expect(Object.prototype.hasOwnProperty.call(first, "__proto__")).toBe(true);
+    expect(Object.getOwnPropertyDescriptor(first, "__proto__")?.value).toEqual({ polluted: 1 });
+    expect(Object.getOwnPropertyDescriptor(second, "__proto__")?.value).toEqual({ polluted: 2 });
+    expect(({} as Record<string, unknown>).polluted).toBeUndefined();
+    expect((Object.prototype as Record<string, unknown>).polluted).toBeUndefined();
+  });
+});
+
+describe("the runtime's own I/O", () => {
+  it("a failing readInput or writeRows fails the run with that error; a hanging one ends at the timeout", async () => {
+    const cell = `export default async function* (inputs, ctx) { for await (const r of ctx.rows("t")) yield r }`;
+    const base = { code: cell, inputNames: ["t"], params: {}, logicalDate: "2026-01-01", runId: "r", limits: { memoryMb: 64, timeoutMs: 800, maxLogBytes: 1000 } };
+    const log = () => {};
+    const readErr = new Error("warehouse unavailable");
+    await expect(pool.run(base, { readInput: async () => { throw readErr; }, writeRows: async () => {}, log })).rejects.toBe(readErr);
+    const writeErr = new Error("disk full");
+    await expect(pool.run(base, { readInput: async (_n, c) => (c === 0 ? [{ a: 1 }] : []), writeRows: async () => { throw writeErr; }, log })).rejects.toBe(writeErr);
+    const [pid] = pool.pids;
+    const hang = pool.run(base, { readInput: () => new Promise(() => {}), writeRows: async () => {}, log });
+    await expect(hang).rejects.toMatchObject({ kind: "timeout" });
+    const slowWrite = pool.run({ ...base, code: "export default () => [{ a: 1 }]" }, { readInput: async () => [], writeRows: () => new Promise(() => {}), log });
+    await expect(slowWrite).rejects.toMatchObject({ kind: "timeout" });
+    await expectHealthy(pool);
+    expect(pool.pids).toEqual([pid]);
+  });
+
+  it("spreads tasks over several processes", async () => {
+    const multi = new SandboxPool({ processes: 2 });
+    try {
+      const outs = await Promise.all(
+        Array.from({ length: 4 }, () => runCell(multi, "export default async () => { const t = Date.now(); while (Date.now() - t < 200) {} return [{ ok: 1 }] }")),
+      );
+      expect(outs.every((o) => o.ok)).toBe(true);
+      expect(multi.pids.length).toBe(2);
+    } finally {
+      await multi.close();
+    }
+  });
+});
+
+describe("crash and cancel", () => {
+  it("kill -9 of the task runner fails its tasks as retryable; the next task gets a new process", async () => {
+    await expectHealthy(pool);
+    const [pid] = pool.pids;
+    const running = runCell(pool, "export default () => { while (true) {} }", { limits: { timeoutMs: 20_000 } });
+    const other = runCell(pool, "export default async () => { await new Promise(() => {}) }", { limits: { timeoutMs: 20_000 } });
+    await new Promise((r) => setTimeout(r, 300));
+    process.kill(pid!, "SIGKILL");
+    for (const out of await Promise.all([running, other])) {
+      expect(out.ok).toBe(false);
+      if (!out.ok) {
+        expect(out.error).toBeInstanceOf(JsCellError);
+        expect(out.error.kind).toBe("internal");
+        expect(out.error.retryable).toBe(true);
+        expect(out.error.message).toMatch(/sandbox process exited \(signal SIGKILL\)/);
+      }
+    }
+    await expectHealthy(pool);
+    expect(pool.pids.length).toBe(1);
+    expect(pool.pids[0]).not.toBe(pid);
+  });
+
+  it("an abort signal ends an endless loop within 2 s", async () => {
+    for (const code of ["export default () => { while (true) {} }", "export default async () => { await new Promise(() => {}) }"]) {
+      const ac = new AbortController();
+      let abortedAt = 0;
+      setTimeout(() => {
+        abortedAt = performance.now();
+        ac.abort();
+      }, 300);
+      const out = await expectFail(pool, code, { signal: ac.signal, limits: { timeoutMs: 30_000 } });
+      expect(out.error.kind).toBe("canceled");
+      expect(out.error.retryable).toBe(false);
+      expect(abortedAt).toBeGreaterThan(0);
+      expect(performance.now() - abortedAt).toBeLessThan(2000);
+    }
+    const pre = new AbortController();
+    pre.abort();
+    const early = await expectFail(pool, "export default () => []", { signal: pre.signal });
+    expect(early.error.kind).toBe("canceled");
+    await expectHealthy(pool);
+  });
+});
