@@ -4,7 +4,8 @@
  * asserted in tests.
  *
  *   npm run bench                      # PGlite, plus Postgres when BENCH_DATABASE_URL or TEST_DATABASE_URL is set
- *   npm run bench -- --only validate   # one group
+ *   npm run bench -- --only validate   # one group: validate, save, chain, parallel, rows, workers
+ *   npm run bench -- --only rows --rows 100000
  */
 import { fetchRequestHandler } from "@trpc/server/adapters/fetch";
 import postgres from "postgres";
@@ -14,6 +15,7 @@ import { appRouter } from "@/server/api/root";
 import { parsePipeline, serializePipeline, type PipelineFile } from "@/server/pipeline";
 import { loadSqlAnalyzer, type SqlAnalyzer } from "@/server/pipeline/sql-references";
 import { generatePipeline } from "@/tests/fixtures/pipelines";
+import { benchChain, benchParallel, benchRows, benchWorkers, type Target } from "./runtime";
 
 interface Stats {
   runs: number;
@@ -119,10 +121,15 @@ async function openBenchPostgres(url: string) {
   };
 }
 
+function arg(name: string): string | undefined {
+  return process.argv.includes(name) ? process.argv[process.argv.indexOf(name) + 1] : undefined;
+}
+
 async function main() {
-  const only = process.argv.includes("--only") ? process.argv[process.argv.indexOf("--only") + 1] : undefined;
+  const only = arg("--only");
   const sql = await loadSqlAnalyzer();
   const results: unknown[] = [];
+  const pgUrl = process.env.BENCH_DATABASE_URL ?? process.env.TEST_DATABASE_URL;
   if (!only || only === "validate") results.push(await benchValidate(sql));
   if (!only || only === "save") {
     const pglite = await openDatabase({ dataDir: "memory://" });
@@ -131,7 +138,6 @@ async function main() {
     } finally {
       await pglite.close();
     }
-    const pgUrl = process.env.BENCH_DATABASE_URL ?? process.env.TEST_DATABASE_URL;
     if (pgUrl) {
       const pg = await openBenchPostgres(pgUrl);
       try {
@@ -142,6 +148,17 @@ async function main() {
     } else {
       results.push({ name: "save_load_5000_nodes_trpc_postgres", skipped: "set BENCH_DATABASE_URL or TEST_DATABASE_URL to measure on Postgres" });
     }
+  }
+  const runtimeTargets: Target[] = [{ driver: "pglite" }, ...(pgUrl ? [{ driver: "postgres" as const, serverUrl: pgUrl }] : [])];
+  const rowsCount = Number(arg("--rows") ?? 1_000_000);
+  for (const target of runtimeTargets) {
+    if (!only || only === "chain") {
+      results.push(await benchChain(target, sql, "js", 500));
+      results.push(await benchChain(target, sql, "sql", 500));
+    }
+    if (!only || only === "parallel") results.push(await benchParallel(target, sql, 40));
+    if (!only || only === "rows") results.push(await benchRows(target, sql, rowsCount));
+    if (!only || only === "workers") results.push(await benchWorkers(target, sql, Number(arg("--tasks") ?? 5000)));
   }
   const report = {
     at: new Date().toISOString(),

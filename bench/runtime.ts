@@ -1,0 +1,325 @@
+/**
+ * Runtime benchmarks: per-task overhead of long chains, parallel light tasks,
+ * a million rows through csv → sql → js → sql, and many tasks over two worker
+ * processes. Each compares with the direct way of doing the same work in the
+ * same run.
+ */
+import { spawn, spawnSync, type ChildProcess } from "node:child_process";
+import fs from "node:fs";
+import os from "node:os";
+import path from "node:path";
+import { sql as dsql } from "drizzle-orm";
+import { openDatabase, type DatabaseHandle } from "@/db/client";
+import { createPipeline } from "@/db/pipeline-store";
+import { openWarehouse, type Warehouse } from "@/db/warehouse";
+import type { PipelineFile } from "@/server/pipeline";
+import type { SqlAnalyzer } from "@/server/pipeline/sql-references";
+import { publishRunOutputs } from "@/server/runtime/executor";
+import { getRunRow, latestTasks, startRun } from "@/server/runtime/run-store";
+import { SandboxPool } from "@/server/runtime/sandbox";
+import { rowsOf } from "@/server/runtime/sql";
+import { TERMINAL_RUN_STATES } from "@/server/runtime/states";
+import { Worker } from "@/server/runtime/worker";
+import postgres from "postgres";
+
+export interface Target {
+  driver: "pglite" | "postgres";
+  /** For postgres: a server URL on which throwaway databases are created. */
+  serverUrl?: string;
+}
+
+interface Env {
+  app: DatabaseHandle;
+  wh: Warehouse;
+  whUrl?: string;
+  appUrl?: string;
+  sandbox: SandboxPool;
+  worker: Worker | null;
+  filesDir: string;
+  close(): Promise<void>;
+}
+
+async function tempDb(serverUrl: string, prefix: string): Promise<{ url: string; drop: () => Promise<void> }> {
+  const admin = postgres(serverUrl, { max: 1, onnotice: () => {} });
+  const name = `${prefix}_${process.pid}_${Math.random().toString(36).slice(2, 7)}`;
+  await admin.unsafe(`create database ${name}`);
+  await admin.end();
+  const u = new URL(serverUrl);
+  u.pathname = `/${name}`;
+  return {
+    url: u.toString(),
+    drop: async () => {
+      const a = postgres(serverUrl, { max: 1, onnotice: () => {} });
+      await a.unsafe(`drop database if exists ${name} with (force)`);
+      await a.end();
+    },
+  };
+}
+
+export async function openEnv(target: Target, sql: SqlAnalyzer, opts: { worker?: boolean; concurrency?: number } = {}): Promise<Env> {
+  const filesDir = fs.mkdtempSync(path.join(os.tmpdir(), "tributary-bench-"));
+  const sandbox = new SandboxPool();
+  let app: DatabaseHandle;
+  let wh: Warehouse;
+  const drops: (() => Promise<void>)[] = [];
+  let appUrl: string | undefined;
+  let whUrl: string | undefined;
+  if (target.driver === "pglite") {
+    app = await openDatabase({ dataDir: "memory://" });
+    wh = await openWarehouse({ dir: "memory://" });
+  } else {
+    const a = await tempDb(target.serverUrl!, "bench_app");
+    const w = await tempDb(target.serverUrl!, "bench_wh");
+    drops.push(a.drop, w.drop);
+    appUrl = a.url;
+    whUrl = w.url;
+    app = await openDatabase({ url: a.url });
+    wh = await openWarehouse({ url: w.url });
+  }
+  const worker = opts.worker === false ? null : new Worker({ db: app.db, wh, sql, sandbox: () => sandbox, filesDir }, { pollMs: 5, concurrency: opts.concurrency ?? 8 });
+  worker?.start();
+  return {
+    app, wh, sandbox, worker, filesDir, appUrl, whUrl,
+    async close() {
+      await worker?.drain();
+      await sandbox.close();
+      await wh.close();
+      await app.close();
+      for (const d of drops) await d();
+      fs.rmSync(filesDir, { recursive: true, force: true });
+    },
+  };
+}
+
+async function runToEnd(env: Env, doc: PipelineFile, sql: SqlAnalyzer, timeoutMs = 600_000) {
+  const saved = await createPipeline(env.app.db, doc, "created", { problems: [] });
+  const t0 = performance.now();
+  const run = await startRun(env.app.db, { pipelineId: saved.id, filesDir: env.filesDir }, sql);
+  env.worker?.wake();
+  for (;;) {
+    const now = await getRunRow(env.app.db, run.id);
+    if (TERMINAL_RUN_STATES.has(now.state)) {
+      const ms = performance.now() - t0;
+      if (now.state !== "success") {
+        const failed = (await latestTasks(env.app.db, run.id)).filter((t) => t.state === "failed").slice(0, 3);
+        throw new Error(`bench run ${doc.name} ${now.state}: ${failed.map((t) => `${t.nodeId}: ${t.error?.message}`).join("; ")}`);
+      }
+      return { ms, run: now };
+    }
+    if (performance.now() - t0 > timeoutMs) throw new Error(`bench run ${doc.name} did not finish in ${timeoutMs} ms`);
+    await new Promise((r) => setTimeout(r, 5));
+  }
+}
+
+function chainDoc(n: number, kind: "js" | "sql"): PipelineFile {
+  const nodes = Array.from({ length: n }, (_, i) =>
+    kind === "sql"
+      ? { id: `n${i}`, kind: "sql" as const, name: `step_${i}`, config: { sql: i ? `select x + 1 as x from step_${i - 1}` : "select 1 as x" } }
+      : { id: `n${i}`, kind: "js" as const, name: `step_${i}`, config: { code: "export default () => [{ x: 1 }]" } },
+  );
+  return { format: "tributary/v1", name: `chain_${kind}_${n}`, defaults: { retries: 0 }, nodes, edges: nodes.slice(1).map((nd, i) => ({ from: `n${i}`, to: nd.id })) };
+}
+
+/** Per-task overhead of an n-task chain, against doing the same cells directly (no runtime). */
+export async function benchChain(target: Target, sql: SqlAnalyzer, kind: "js" | "sql", n = 500) {
+  const env = await openEnv(target, sql, { concurrency: 1 });
+  try {
+    const { ms } = await runToEnd(env, chainDoc(n, kind), sql);
+    // Direct: the same n cells, one after the other, straight on the warehouse / sandbox.
+    await env.wh.query(`create schema direct_${kind}`);
+    const t0 = performance.now();
+    for (let i = 0; i < n; i++) {
+      if (kind === "sql") {
+        await env.wh.query(i ? `create table direct_${kind}.s${i} as select x + 1 as x from direct_${kind}.s${i - 1}` : `create table direct_${kind}.s0 as select 1 as x`);
+      } else {
+        let rows: Record<string, unknown>[] = [];
+        await env.sandbox.run(
+          { code: "export default () => [{ x: 1 }]", inputNames: [], params: {}, logicalDate: new Date().toISOString(), runId: "direct", limits: { memoryMb: 64, timeoutMs: 10_000, maxLogBytes: 1024 } },
+          { readInput: async () => [], writeRows: async (r) => void (rows = r), log: () => {} },
+        );
+        await env.wh.query(`create table direct_${kind}.s${i} (x bigint)`);
+        await env.wh.copyCsv(`direct_${kind}.s${i}`, ["x"], rows.map((r) => `${String(r.x)}\n`).join(""));
+      }
+    }
+    const direct = performance.now() - t0;
+    return {
+      name: `chain_${n}_${kind}_${target.driver}`,
+      tasks: n,
+      runMs: Math.round(ms),
+      directMs: Math.round(direct),
+      perTaskMs: round2(ms / n),
+      directPerTaskMs: round2(direct / n),
+      overheadPerTaskMs: round2((ms - direct) / n),
+      targetOverheadMs: target.driver === "postgres" ? 2 : 5,
+      meetsTarget: (ms - direct) / n <= (target.driver === "postgres" ? 2 : 5),
+    };
+  } finally {
+    await env.close();
+  }
+}
+
+/** 40 independent fib(10) JS tasks: wall time of the run. */
+export async function benchParallel(target: Target, sql: SqlAnalyzer, n = 40) {
+  const env = await openEnv(target, sql, { concurrency: n });
+  try {
+    const code = "const fib = (k) => (k < 2 ? k : fib(k - 1) + fib(k - 2));\nexport default () => [{ fib: fib(10) }]";
+    const nodes = Array.from({ length: n }, (_, i) => ({ id: `f${i}`, kind: "js" as const, name: `fib_${i}`, config: { code } }));
+    // Warm the sandbox and the connection once, like a running server would be.
+    await runToEnd(env, { format: "tributary/v1", name: "warmup", nodes: nodes.slice(0, 2), edges: [] }, sql);
+    const { ms } = await runToEnd(env, { format: "tributary/v1", name: `parallel_${n}`, nodes, edges: [] }, sql);
+    return { name: `parallel_${n}_fib10_${target.driver}`, tasks: n, wallMs: Math.round(ms), targetMs: 200, meetsTarget: ms <= 200 };
+  } finally {
+    await env.close();
+  }
+}
+
+function round2(x: number): number {
+  return Math.round(x * 100) / 100;
+}
+
+/** Peak RSS of this process and its children while `fn` runs (sampled every 100 ms). */
+async function withPeakMemory<T>(fn: () => Promise<T>): Promise<{ value: T; peakMb: number }> {
+  let peak = 0;
+  const sample = () => {
+    let total = process.memoryUsage().rss;
+    const children = spawnSync("ps", ["-o", "rss=", "--ppid", String(process.pid)], { encoding: "utf8" }).stdout;
+    for (const line of children.split("\n")) total += (Number(line.trim()) || 0) * 1024;
+    peak = Math.max(peak, total);
+  };
+  const timer = setInterval(sample, 100);
+  try {
+    sample();
+    const value = await fn();
+    sample();
+    return { value, peakMb: Math.round(peak / 1024 / 1024) };
+  } finally {
+    clearInterval(timer);
+  }
+}
+
+/** `rows` rows through source.csv → sql → js (map) → sql, against psql running the same SQL. */
+export async function benchRows(target: Target, sql: SqlAnalyzer, rows = 1_000_000) {
+  const env = await openEnv(target, sql, { concurrency: 2 });
+  try {
+    const csv = path.join(env.filesDir, "sales.csv");
+    const out = fs.createWriteStream(csv);
+    out.write("id,store,qty,price\n");
+    for (let i = 0; i < rows; i += 10_000) {
+      let chunk = "";
+      for (let j = i; j < Math.min(rows, i + 10_000); j++) chunk += `${j},${j % 97},${(j % 7) + 1},${((j % 1000) / 10 + 1).toFixed(2)}\n`;
+      out.write(chunk);
+    }
+    await new Promise<void>((resolve) => out.end(resolve));
+    const step1 = "select id, store, qty * price as amount from sales where qty > 1";
+    const step3 = "select store, count(*) as n, sum(amount) as amount, sum(doubled) as doubled from mapped group by store";
+    const doc: PipelineFile = {
+      format: "tributary/v1",
+      name: "rows_bench",
+      defaults: { timeoutSeconds: 3600 },
+      nodes: [
+        { id: "c", kind: "source.csv", name: "sales", config: { path: "sales.csv", columns: { id: "bigint", store: "integer", qty: "integer", price: "double" } } },
+        { id: "s", kind: "sql", name: "amounts", config: { sql: step1 } },
+        { id: "j", kind: "js", name: "mapped", config: { code: "export default async function* (_inputs, ctx) { for await (const r of ctx.rows('amounts')) yield { id: r.id, store: r.store, amount: r.amount, doubled: r.amount * 2 } }" } },
+        { id: "t", kind: "sql", name: "totals", config: { sql: step3 } },
+      ],
+      edges: [{ from: "c", to: "s" }, { from: "s", to: "j" }, { from: "j", to: "t" }],
+    };
+    const { value, peakMb } = await withPeakMemory(() => runToEnd(env, doc, sql, 1_800_000));
+    const tasks = await latestTasks(env.app.db, value.run.id);
+    const ms = (id: string) => {
+      const t = tasks.find((x) => x.nodeId === id)!;
+      return t.finishedAt!.getTime() - t.startedAt!.getTime();
+    };
+    const count = (id: string) => tasks.find((x) => x.nodeId === id)!.rows ?? 0;
+    const result: Record<string, unknown> = {
+      name: `rows_${rows}_${target.driver}`,
+      rows,
+      peakMemoryMb: peakMb,
+      targetPeakMemoryMb: 1024,
+      steps: {
+        csv: { rows: count("c"), ms: ms("c"), rowsPerSecond: Math.round(count("c") / (ms("c") / 1000)) },
+        sql: { rows: count("s"), ms: ms("s"), rowsPerSecond: Math.round(count("s") / (ms("s") / 1000)) },
+        js: { rows: count("j"), ms: ms("j"), rowsPerSecond: Math.round(count("j") / (ms("j") / 1000)), targetRowsPerSecond: 300_000 },
+        sqlAggregate: { rows: count("t"), ms: ms("t") },
+      },
+    };
+    // The same SQL run directly: with psql against Postgres; on PGlite, on the same connection.
+    await publishRunOutputs({ db: env.app.db, wh: env.wh }, value.run);
+    const schema = value.run.schemaName;
+    const direct = async (statement: string) => {
+      if (target.driver === "postgres" && env.whUrl && fs.existsSync("/usr/bin/psql")) {
+        const t0 = performance.now();
+        const res = spawnSync("psql", [env.whUrl, "-v", "ON_ERROR_STOP=1", "-qc", `set search_path = "${schema}", public; ${statement}`], { encoding: "utf8" });
+        if (res.status !== 0) throw new Error(`psql failed: ${res.stderr}`);
+        return performance.now() - t0;
+      }
+      const t0 = performance.now();
+      await env.wh.transaction(async (tx) => {
+        await tx.query(`set local search_path = "${schema}", public`);
+        await tx.query(statement);
+      });
+      return performance.now() - t0;
+    };
+    const d1 = await direct(`create table direct_amounts as ${step1}`);
+    const d3 = await direct(`create table direct_totals as ${step3}`);
+    const steps = result.steps as Record<"sql" | "sqlAggregate", Record<string, unknown>>;
+    steps.sql.directMs = Math.round(d1);
+    steps.sql.overDirect = round2(ms("s") / d1);
+    steps.sqlAggregate.directMs = Math.round(d3);
+    steps.sqlAggregate.overDirect = round2(ms("t") / d3);
+    result.directWith = target.driver === "postgres" ? "psql" : "the same PGlite connection";
+    return result;
+  } finally {
+    await env.close();
+  }
+}
+
+/** `n` independent trivial SQL tasks over two `tributary worker` processes (Postgres): tasks/s and double claims. */
+export async function benchWorkers(target: Target, sql: SqlAnalyzer, n = 5000) {
+  if (target.driver !== "postgres") return { name: `workers_${n}`, skipped: "needs Postgres" };
+  const env = await openEnv(target, sql, { worker: false });
+  const root = path.resolve(import.meta.dirname, "..");
+  const workers: ChildProcess[] = [];
+  try {
+    const nodes = Array.from({ length: n }, (_, i) => ({ id: `t${i}`, kind: "sql" as const, name: `t_${i}`, config: { sql: `select ${i} as x` } }));
+    const saved = await createPipeline(env.app.db, { format: "tributary/v1", name: `workers_${n}`, nodes, edges: [] }, "created", { problems: [] });
+    for (let i = 0; i < 2; i++) {
+      workers.push(
+        spawn(process.execPath, [path.join(root, "bin/tributary.mjs"), "worker", "--concurrency", "8"], {
+          env: { ...process.env, DATABASE_URL: env.appUrl, WAREHOUSE_URL: env.whUrl, TRIBUTARY_APP_ROOT: root },
+          stdio: "ignore",
+        }),
+      );
+    }
+    await new Promise((r) => setTimeout(r, 2500)); // both workers up before the run starts
+    const t0 = performance.now();
+    const run = await startRun(env.app.db, { pipelineId: saved.id }, sql);
+    for (;;) {
+      const now = await getRunRow(env.app.db, run.id);
+      if (TERMINAL_RUN_STATES.has(now.state)) break;
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    const ms = performance.now() - t0;
+    const [claims] = await rowsOf<{ double: number; started: number; workers: number }>(
+      env.app.db,
+      dsql`select (select count(*)::int from (select task_run_id from run_events where run_id = ${run.id} and type = 'TASK_STARTED' group by task_run_id having count(*) > 1) d) as double,
+                  (select count(*)::int from run_events where run_id = ${run.id} and type = 'TASK_STARTED') as started,
+                  (select count(distinct worker_id)::int from task_runs where run_id = ${run.id}) as workers`,
+    );
+    const final = await getRunRow(env.app.db, run.id);
+    return {
+      name: `workers_2_${n}_tasks_postgres`,
+      state: final.state,
+      tasks: n,
+      wallMs: Math.round(ms),
+      tasksPerSecond: Math.round(n / (ms / 1000)),
+      workerProcesses: claims!.workers,
+      taskStartedEvents: claims!.started,
+      doubleClaims: claims!.double,
+    };
+  } finally {
+    for (const w of workers) w.kill("SIGTERM");
+    await Promise.all(workers.map((w) => new Promise((r) => (w.exitCode !== null ? r(null) : w.once("exit", r)))));
+    await env.close();
+  }
+}
