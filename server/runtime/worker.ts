@@ -8,7 +8,7 @@
 import os from "node:os";
 import { taskLogs } from "@/db/schema";
 import { CanceledFailure, failureOf, LeaseLostError, TaskFailure } from "./errors";
-import { executeTask, publishNode, type ExecutorDeps } from "./executor";
+import { executeTask, type ExecutorDeps } from "./executor";
 import { claimTask, completeTask, failTask, heartbeat, reapLapsedLeases, type ClaimedTask } from "./run-store";
 
 export interface WorkerOptions {
@@ -143,7 +143,6 @@ export class Worker {
       clearInterval(beat);
       await this.saveLogs(task, logs);
       await completeTask(this.deps.db, task, outcome);
-      await publishNode(this.deps, task).catch(() => {});
       report({ state: "success", rows: outcome.rows });
     } catch (error) {
       clearInterval(beat);
