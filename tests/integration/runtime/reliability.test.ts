@@ -19,7 +19,7 @@ import { TERMINAL_RUN_STATES } from "@/server/runtime/states";
 import { createTempDatabase } from "../databases";
 
 const root = path.resolve(__dirname, "../../..");
-const LEASE = 2;
+const LEASE = 3;
 
 describe.runIf(!!process.env.TEST_DATABASE_URL)("worker processes on Postgres", () => {
   let app: DatabaseHandle;
