@@ -50,17 +50,7 @@ export function problemNodeId(problem: Problem, document: PipelineFile): string 
  * 4. Edges whose ends both exist become edges; branch edges are labelled.
  */
 export function toFlow(document: PipelineFile, problems: readonly Problem[]): { nodes: CanvasNode[]; edges: Edge[] } {
-  const counts = new Map<string, { errors: number; warnings: number }>();
-  for (const problem of problems) {
-    const ids = problem.nodeIds?.length ? problem.nodeIds : [problemNodeId(problem, document)];
-    for (const id of new Set(ids)) {
-      if (!id) continue;
-      const c = counts.get(id) ?? { errors: 0, warnings: 0 };
-      if (problem.severity === "error") c.errors++;
-      else c.warnings++;
-      counts.set(id, c);
-    }
-  }
+  const counts = problemCounts(document, problems);
 
   const seen = new Set<string>();
   const unique = document.nodes.filter((n) => (seen.has(n.id) ? false : (seen.add(n.id), true)));
@@ -92,17 +82,115 @@ export function toFlow(document: PipelineFile, problems: readonly Problem[]): { 
     },
   }));
 
+  const edges = toFlowEdges(document, new Set());
+  return { nodes, edges };
+}
+
+/** Error and warning counts per node id. */
+export function problemCounts(document: PipelineFile, problems: readonly Problem[]): Map<string, { errors: number; warnings: number }> {
+  const counts = new Map<string, { errors: number; warnings: number }>();
+  for (const problem of problems) {
+    const ids = problem.nodeIds?.length ? problem.nodeIds : [problemNodeId(problem, document)];
+    for (const id of new Set(ids)) {
+      if (!id) continue;
+      const c = counts.get(id) ?? { errors: 0, warnings: 0 };
+      if (problem.severity === "error") c.errors++;
+      else c.warnings++;
+      counts.set(id, c);
+    }
+  }
+  return counts;
+}
+
+/**
+ * The editor's incremental `toFlow`: same output, but a node whose document
+ * object, counts and selection did not change keeps its CanvasNode object, so
+ * dragging one node of 1,000 re-renders one node. Nodes need saved positions
+ * (the editor places unplaced nodes once, on load).
+ *
+ * 1. For each document node, reuse the cached CanvasNode when nothing it shows changed.
+ * 2. Edges are rebuilt only when the edge list or the edge selection changes (by the caller's memo).
+ */
+export function createFlowDeriver() {
+  const cache = new Map<string, { source: PipelineFile["nodes"][number]; errors: number; warnings: number; selected: boolean; out: CanvasNode }>();
+  return function deriveNodes(
+    document: PipelineFile,
+    counts: ReadonlyMap<string, { errors: number; warnings: number }>,
+    selection: ReadonlySet<string>,
+  ): CanvasNode[] {
+    const seen = new Set<string>();
+    const nodes: CanvasNode[] = [];
+    for (const node of document.nodes) {
+      if (seen.has(node.id)) continue;
+      seen.add(node.id);
+      const errors = counts.get(node.id)?.errors ?? 0;
+      const warnings = counts.get(node.id)?.warnings ?? 0;
+      const selected = selection.has(node.id);
+      const hit = cache.get(node.id);
+      if (hit && hit.source === node && hit.errors === errors && hit.warnings === warnings && hit.selected === selected) {
+        nodes.push(hit.out);
+        continue;
+      }
+      const out: CanvasNode = {
+        id: node.id,
+        type: "pipeline",
+        position: node.position ?? { x: 0, y: 0 },
+        width: NODE_WIDTH,
+        height: NODE_HEIGHT,
+        selected,
+        data:
+          hit && hit.source.name === node.name && hit.source.config === node.config && hit.source.kind === node.kind &&
+          hit.source.description === node.description && hit.source.forEach === node.forEach && hit.errors === errors && hit.warnings === warnings
+            ? hit.out.data
+            : {
+                name: node.name,
+                kind: node.kind,
+                ...(node.description ? { description: node.description } : {}),
+                summary: nodeSummary(node),
+                errors,
+                warnings,
+              },
+      };
+      cache.set(node.id, { source: node, errors, warnings, selected, out });
+      nodes.push(out);
+    }
+    if (cache.size > seen.size) for (const id of cache.keys()) if (!seen.has(id)) cache.delete(id);
+    return nodes;
+  };
+}
+
+/** React Flow edges of the document; ids carry the edge's index so a deletion can find it. */
+export function toFlowEdges(document: PipelineFile, selected: ReadonlySet<string>): Edge[] {
+  const ids = new Set(document.nodes.map((n) => n.id));
   const edges: Edge[] = [];
   document.edges.forEach((edge, index) => {
-    if (!seen.has(edge.from) || !seen.has(edge.to)) return;
+    if (!ids.has(edge.from) || !ids.has(edge.to)) return;
+    const id = `e${index}:${edge.from}->${edge.to}`;
     edges.push({
-      id: `e${index}:${edge.from}->${edge.to}`,
+      id,
       source: edge.from,
       target: edge.to,
+      ...(edge.branch ? { sourceHandle: edge.branch } : {}),
+      ...(selected.has(id) ? { selected: true } : {}),
       ...(edge.branch
         ? { label: edge.branch, className: `branch-${edge.branch}`, labelBgPadding: [6, 2] as [number, number], labelBgBorderRadius: 4 }
         : {}),
     });
   });
-  return { nodes, edges };
+  return edges;
+}
+
+/** Edge index from a React Flow edge id made by `toFlowEdges`. */
+export function edgeIndexOf(edgeId: string): number {
+  return Number(/^e(\d+):/.exec(edgeId)?.[1] ?? -1);
+}
+
+/** The document with every unplaced node given the position `toFlow` would draw it at. */
+export function withPositions(document: PipelineFile): PipelineFile {
+  if (document.nodes.every((n) => n.position)) return document;
+  const at = new Map(toFlow(document, []).nodes.map((n) => [n.id, n.position]));
+  return {
+    ...document,
+    nodes: document.nodes.map((n) => (n.position ? n : { ...n, position: at.get(n.id) ?? { x: 0, y: 0 } })),
+  };
 }

@@ -1,27 +1,35 @@
 "use client";
 /**
- * The read-only React Flow canvas of one pipeline document. Loaded client-only
- * (next/dynamic, ssr: false) by PipelineView. Nodes and edges are derived from
- * the document by `toFlow`; only the selection lives here, as an id.
+ * The editing canvas: React Flow over the editor store's document, with the
+ * node palette beside it. Loaded client-only (next/dynamic, ssr: false).
+ *
+ * Nodes and edges are derived from the document (an incremental adapter keeps
+ * unchanged nodes' objects, so a drag re-renders only the dragged nodes);
+ * React Flow's changes become store actions.
  */
 import "@xyflow/react/dist/style.css";
 import "./canvas.css";
 import {
-  Background, BackgroundVariant, Controls, MarkerType, MiniMap, ReactFlow, ReactFlowProvider, useReactFlow,
-  type DefaultEdgeOptions, type FitViewOptions, type NodeTypes,
+  Background, BackgroundVariant, Controls, MarkerType, MiniMap, Panel, ReactFlow, ReactFlowProvider, useReactFlow,
+  type Connection, type DefaultEdgeOptions, type EdgeChange, type FitViewOptions, type NodeChange, type NodeTypes,
 } from "@xyflow/react";
-import { useEffect, useMemo, useRef } from "react";
-import type { PipelineFile, Problem } from "@/server/pipeline";
-import { NODE_HEIGHT, NODE_WIDTH, toFlow, type CanvasNode } from "./adapter";
+import { useCallback, useEffect, useMemo, useRef, type DragEvent } from "react";
+import { useShallow } from "zustand/react/shallow";
+import type { NodeKind } from "@/server/pipeline";
+import { useEditor, type XY } from "@/components/editor/store";
+import { useProblems } from "@/components/editor/problems";
+import { Palette, PALETTE_MIME } from "@/components/editor/palette";
+import { NODE_HEIGHT, NODE_WIDTH, createFlowDeriver, problemCounts, toFlowEdges, type CanvasNode } from "./adapter";
 import { kindStyle } from "./node-kinds";
 import { PipelineNode } from "./pipeline-node";
 
 const nodeTypes: NodeTypes = { pipeline: PipelineNode };
 const defaultEdgeOptions: DefaultEdgeOptions = { markerEnd: { type: MarkerType.ArrowClosed, width: 16, height: 16 } };
 const BIG_GRAPH = 150;
+const MULTI_SELECT_KEYS = ["Shift", "Meta", "Control"];
 
 /** The zoom under which node labels stop being readable. */
-const READABLE_ZOOM = 0.7;
+const READABLE_ZOOM = 0.6;
 
 /**
  * What the first view shows: a graph that fits at a readable zoom fits whole;
@@ -49,84 +57,208 @@ export interface FocusRequest {
 }
 
 interface FlowCanvasProps {
-  document: PipelineFile;
-  problems: readonly Problem[];
-  selectedId: string | null;
   focus: FocusRequest | null;
-  onSelect: (nodeId: string | null) => void;
+  /** The side panels' width, to fit the first view to the visible part. */
+  reservedWidth: number;
 }
 
 export default function FlowCanvas(props: FlowCanvasProps) {
   return (
     <ReactFlowProvider>
-      <Canvas {...props} />
+      <div className="flex h-full min-h-0">
+        <PaletteWithFlow />
+        <div className="relative min-w-0 flex-1">
+          <Canvas {...props} />
+        </div>
+      </div>
     </ReactFlowProvider>
   );
+}
+
+/** The palette adds a node at the centre of the visible canvas (keyboard) or where it is dropped. */
+function PaletteWithFlow() {
+  const { screenToFlowPosition } = useReactFlow();
+  const addNode = useEditor((s) => s.addNode);
+  const addAtCentre = useCallback(
+    (kind: NodeKind) => {
+      const pane = document.querySelector(".tributary-flow")?.getBoundingClientRect();
+      const centre = pane
+        ? screenToFlowPosition({ x: pane.left + pane.width / 2, y: pane.top + pane.height / 2 })
+        : { x: 0, y: 0 };
+      // Nudge each new node so several added in a row do not stack exactly.
+      const n = useEditor.getState().document.nodes.length % 6;
+      addNode(kind, { x: centre.x - NODE_WIDTH / 2 + n * 24, y: centre.y - NODE_HEIGHT / 2 + n * 24 });
+    },
+    [addNode, screenToFlowPosition],
+  );
+  return <Palette onAdd={addAtCentre} />;
 }
 
 function minimapColor(node: CanvasNode): string {
   return node.data.errors > 0 ? "var(--danger)" : `hsl(${kindStyle(node.data.kind).hue} 60% 55%)`;
 }
 
-function Canvas({ document, problems, selectedId, focus, onSelect }: FlowCanvasProps) {
-  const flow = useMemo(() => toFlow(document, problems), [document, problems]);
-  const nodes = useMemo(
-    () => (selectedId ? flow.nodes.map((n) => (n.id === selectedId ? { ...n, selected: true } : n)) : flow.nodes),
-    [flow.nodes, selectedId],
+function Canvas({ focus, reservedWidth }: FlowCanvasProps) {
+  const { document: doc, selection, edgeSelection } = useEditor(
+    useShallow((s) => ({ document: s.document, selection: s.selection, edgeSelection: s.edgeSelection })),
   );
-  // The canvas is the window less the side panel; measured once per document, which is all the first view needs.
+  const problems = useProblems();
+  const deriveNodes = useMemo(() => createFlowDeriver(), []);
+  // Counts change with problems only; the document is read for problems that carry no node id.
+  const docRef = useRef(doc);
+  docRef.current = doc;
+  const counts = useMemo(() => problemCounts(docRef.current, problems), [problems]);
+  const selectedSet = useMemo(() => new Set(selection), [selection]);
+  const nodes = useMemo(() => deriveNodes(doc, counts, selectedSet), [deriveNodes, doc, counts, selectedSet]);
+  const edgeSet = useMemo(() => new Set(edgeSelection), [edgeSelection]);
+  const edges = useMemo(() => toFlowEdges(doc, edgeSet), [doc.edges, doc.nodes.length, edgeSet]);
+
+  const { setCenter, getZoom, fitView, screenToFlowPosition } = useReactFlow<CanvasNode>();
+  const { moveNodes, select, connect, addNode } = useEditor(
+    useShallow((s) => ({ moveNodes: s.moveNodes, select: s.select, connect: s.connect, addNode: s.addNode })),
+  );
+
   const fitViewOptions = useMemo(
-    () => fitOptions(flow.nodes, typeof window === "undefined" ? 1000 : Math.max(400, window.innerWidth - 380)),
-    [flow.nodes],
+    () => fitOptions(nodes, typeof window === "undefined" ? 1000 : Math.max(400, window.innerWidth - reservedWidth)),
+    // Only the first view and a new document need it.
+    [nodes.length, doc.name],
   );
-  const { setCenter, getZoom, fitView } = useReactFlow<CanvasNode>();
 
   // Centre a node when asked (a click in the problems panel), once per request.
-  const latest = useRef(flow.nodes);
-  useEffect(() => {
-    latest.current = flow.nodes;
-  }, [flow.nodes]);
+  const latest = useRef(nodes);
+  latest.current = nodes;
   useEffect(() => {
     if (!focus) return;
     const node = latest.current.find((n) => n.id === focus.nodeId);
     if (!node) return;
-    void setCenter(node.position.x + NODE_WIDTH / 2, node.position.y + NODE_HEIGHT / 2, {
-      zoom: Math.max(getZoom(), 1),
-      duration: 350,
-    });
+    void setCenter(node.position.x + NODE_WIDTH / 2, node.position.y + NODE_HEIGHT / 2, { zoom: Math.max(getZoom(), 1), duration: 350 });
   }, [focus, setCenter, getZoom]);
 
-  // A new document (import, restore) gets a fresh fit.
+  // A different pipeline (or a restore that changes its name) gets a fresh fit.
+  const pipelineId = useEditor((s) => s.pipelineId);
   useEffect(() => {
     const timer = window.setTimeout(() => void fitView(fitViewOptions), 0);
     return () => window.clearTimeout(timer);
-    // Keyed on the graph's size and name, not on every refetch, so a refresh keeps the viewport.
-  }, [flow.nodes.length, document.name, fitView]);
+  }, [pipelineId, doc.name, fitView]);
+
+  const onNodesChange = useCallback(
+    (changes: NodeChange<CanvasNode>[]) => {
+      const moved = new Map<string, XY>();
+      let dragEnded = false;
+      let selectionChanged = false;
+      const state = useEditor.getState();
+      const selected = new Set(state.selection);
+      for (const change of changes) {
+        if (change.type === "position") {
+          if (change.position) moved.set(change.id, change.position);
+          if (change.dragging === false) dragEnded = true;
+        } else if (change.type === "select") {
+          selectionChanged = true;
+          if (change.selected) selected.add(change.id);
+          else selected.delete(change.id);
+        }
+      }
+      if (moved.size || dragEnded) moveNodes(moved, dragEnded);
+      if (selectionChanged) select([...selected], selected.size ? [] : useEditor.getState().edgeSelection);
+    },
+    [moveNodes, select],
+  );
+
+  const onEdgesChange = useCallback(
+    (changes: EdgeChange[]) => {
+      const state = useEditor.getState();
+      const selected = new Set(state.edgeSelection);
+      let changed = false;
+      for (const change of changes) {
+        if (change.type !== "select") continue;
+        changed = true;
+        if (change.selected) selected.add(change.id);
+        else selected.delete(change.id);
+      }
+      if (changed) select(selected.size ? [] : state.selection, [...selected]);
+    },
+    [select],
+  );
+
+  const onConnect = useCallback(
+    (c: Connection) => {
+      const branch = c.sourceHandle === "true" || c.sourceHandle === "false" ? c.sourceHandle : undefined;
+      connect(c.source, c.target, branch);
+    },
+    [connect],
+  );
+
+  const onDragOver = useCallback((event: DragEvent) => {
+    if (!event.dataTransfer.types.includes(PALETTE_MIME)) return;
+    event.preventDefault();
+    event.dataTransfer.dropEffect = "copy";
+  }, []);
+
+  const onDrop = useCallback(
+    (event: DragEvent) => {
+      const kind = event.dataTransfer.getData(PALETTE_MIME) as NodeKind;
+      if (!kind) return;
+      event.preventDefault();
+      const at = screenToFlowPosition({ x: event.clientX, y: event.clientY });
+      addNode(kind, { x: at.x - NODE_WIDTH / 2, y: at.y - NODE_HEIGHT / 2 });
+    },
+    [addNode, screenToFlowPosition],
+  );
+
+  const autoLayout = useEditor((s) => s.autoLayout);
+  const layoutAndFit = () => {
+    autoLayout();
+    window.setTimeout(() => void fitView({ padding: 0.15, maxZoom: 1.2, duration: 250 }), 30);
+  };
 
   return (
-    <ReactFlow<CanvasNode>
-      className="tributary-flow"
-      nodes={nodes}
-      edges={flow.edges}
-      nodeTypes={nodeTypes}
-      defaultEdgeOptions={defaultEdgeOptions}
-      fitView
-      fitViewOptions={fitViewOptions}
-      minZoom={0.05}
-      maxZoom={2}
-      onlyRenderVisibleElements
-      nodesDraggable={false}
-      nodesConnectable={false}
-      edgesFocusable={false}
-      elementsSelectable
-      colorMode="system"
-      onNodeClick={(_, node) => onSelect(node.id)}
-      onPaneClick={() => onSelect(null)}
-      aria-label={`Graph of pipeline ${document.name}`}
-    >
-      <Background variant={BackgroundVariant.Dots} gap={20} size={1.2} color="var(--line-strong)" />
-      <MiniMap<CanvasNode> pannable zoomable nodeColor={minimapColor} nodeStrokeWidth={0} ariaLabel="Minimap" style={{ width: 180, height: 120 }} />
-      <Controls showInteractive={false} />
-    </ReactFlow>
+    <div className="relative h-full" role="region" aria-label="Canvas" onDragOver={onDragOver} onDrop={onDrop}>
+      <ReactFlow<CanvasNode>
+        className="tributary-flow"
+        nodes={nodes}
+        edges={edges}
+        nodeTypes={nodeTypes}
+        defaultEdgeOptions={defaultEdgeOptions}
+        fitView
+        fitViewOptions={fitViewOptions}
+        minZoom={0.05}
+        maxZoom={2}
+        onlyRenderVisibleElements
+        onNodesChange={onNodesChange}
+        onEdgesChange={onEdgesChange}
+        onConnect={onConnect}
+        onPaneClick={() => select([])}
+        deleteKeyCode={null}
+        selectionKeyCode="Shift"
+        multiSelectionKeyCode={MULTI_SELECT_KEYS}
+        snapToGrid
+        snapGrid={[4, 4]}
+        colorMode="system"
+        aria-label={`Graph of pipeline ${doc.name}`}
+      >
+        <Background variant={BackgroundVariant.Dots} gap={20} size={1.2} color="var(--line-strong)" />
+        <MiniMap<CanvasNode> pannable zoomable nodeColor={minimapColor} nodeStrokeWidth={0} ariaLabel="Minimap" style={{ width: 180, height: 120 }} />
+        <Controls showInteractive={false} fitViewOptions={{ padding: 0.15, maxZoom: 1.2 }} />
+        <Panel position="top-right" className="flex gap-2">
+          <button type="button" className="btn btn-sm bg-surface" onClick={layoutAndFit} disabled={!doc.nodes.length} title="Arrange the nodes left to right">
+            Auto-layout
+          </button>
+          <button type="button" className="btn btn-sm bg-surface" onClick={() => void fitView({ padding: 0.15, maxZoom: 1.2, duration: 250 })} title="Zoom to fit every node">
+            Zoom to fit
+          </button>
+        </Panel>
+      </ReactFlow>
+      {doc.nodes.length === 0 && (
+        <div className="pointer-events-none absolute inset-0 grid place-items-center p-6">
+          <div className="card max-w-sm px-6 py-5 text-center">
+            <h2 className="font-semibold">This pipeline has no nodes yet</h2>
+            <p className="mt-1.5 text-sm text-muted">
+              Drag a source, such as <strong className="text-fg">CSV file</strong>, from the palette on the left onto the canvas — or focus
+              it and press Enter. Then connect nodes by dragging from a node&apos;s right edge to another&apos;s left edge.
+            </p>
+          </div>
+        </div>
+      )}
+    </div>
   );
 }

@@ -1,13 +1,19 @@
 "use client";
 /**
- * One pipeline: header (name, description, version, actions), the read-only
- * canvas, and a side panel with its problems and version history.
+ * One pipeline, editable: header (name, version, save, undo/redo, Canvas |
+ * Notebook), the canvas with its palette or the notebook, and a side panel
+ * with the selected node's config, or the problems and version history.
+ *
+ * The editor store holds the document being edited; this view loads it from
+ * `byId`, and reloads it when a newer version appears (import, restore,
+ * rename) unless there are unsaved edits.
  */
 import { useQuery } from "@tanstack/react-query";
 import dynamic from "next/dynamic";
 import Link from "next/link";
 import { useRouter } from "next/navigation";
-import { useCallback, useState } from "react";
+import { useCallback, useEffect, useState, type ReactNode } from "react";
+import { useShallow } from "zustand/react/shallow";
 import { useTRPC } from "@/components/trpc/client";
 import { errorCode, errorMessage } from "@/components/pipelines/errors";
 import { ExportButton } from "@/components/pipelines/export-button";
@@ -15,6 +21,14 @@ import { ImportButton, type ImportOutcome } from "@/components/pipelines/import-
 import { ImportReport } from "@/components/pipelines/import-report";
 import { StatusBadge } from "@/components/pipelines/pipeline-table";
 import { RenameButton } from "@/components/pipelines/rename-dialog";
+import { EditorMessage } from "@/components/editor/message";
+import { Notebook } from "@/components/editor/notebook";
+import { NodePanel } from "@/components/editor/panels/node-panel";
+import { seedProblems, useProblems, useProblemSync } from "@/components/editor/problems";
+import { useSave } from "@/components/editor/save";
+import { useEditorShortcuts } from "@/components/editor/shortcuts";
+import { selectDirty, useEditor } from "@/components/editor/store";
+import { withPositions } from "./adapter";
 import type { FocusRequest } from "./flow-canvas";
 import { ProblemsPanel } from "./problems-panel";
 import { VersionHistory } from "./version-history";
@@ -24,18 +38,29 @@ const FlowCanvas = dynamic(() => import("./flow-canvas"), {
   loading: () => <div className="grid h-full place-items-center text-sm text-muted">Loading canvas…</div>,
 });
 
+const SIDE_PANEL_WIDTH = 380;
+type View = "canvas" | "notebook";
+
 export function PipelineView({ id }: { id: string }) {
   const trpc = useTRPC();
   const router = useRouter();
   const pipeline = useQuery(trpc.pipelines.byId.queryOptions({ id }));
-  const [selectedId, setSelectedId] = useState<string | null>(null);
-  const [focus, setFocus] = useState<FocusRequest | null>(null);
   const [outcome, setOutcome] = useState<ImportOutcome | null>(null);
+  const loaded = useEditor((s) => s.pipelineId === id);
 
-  const focusNode = useCallback((nodeId: string) => {
-    setSelectedId(nodeId);
-    setFocus({ nodeId, nonce: Date.now() });
-  }, []);
+  // Load the document into the editor: once, and again for a newer version when nothing is unsaved.
+  const data = pipeline.data;
+  useEffect(() => {
+    if (!data) return;
+    const s = useEditor.getState();
+    const fresh = s.pipelineId !== data.id;
+    if (fresh || (data.currentVersion > s.baseVersion && !selectDirty(s))) {
+      s.load(data.id, withPositions(data.document), data.currentVersion);
+      seedProblems(data.problems);
+    } else if (data.currentVersion > s.baseVersion) {
+      s.notify(`Version ${data.currentVersion} was saved elsewhere; saving will ask whether to overwrite it.`);
+    }
+  }, [data]);
 
   const onImported = (result: ImportOutcome) => {
     setOutcome(result);
@@ -52,59 +77,140 @@ export function PipelineView({ id }: { id: string }) {
       </main>
     );
   }
-  if (!pipeline.data) {
+  if (!pipeline.data || !loaded) {
     return <main className="grid h-[calc(100vh-3rem)] place-items-center text-sm text-muted" aria-busy="true">Loading pipeline…</main>;
   }
-
   const p = pipeline.data;
-  const doc = p.document;
   return (
-    <main className="flex h-[calc(100vh-3rem)] flex-col">
-      <header className="shrink-0 border-b border-line bg-surface px-6 py-3">
-        <div className="flex flex-wrap items-center gap-x-6 gap-y-2">
+    <Editor
+      header={{ id: p.id, name: p.name, description: p.description, currentVersion: p.currentVersion }}
+      actions={
+        <>
+          <ImportButton onResult={onImported} />
+          <ExportButton id={p.id} name={p.name} />
+          <RenameButton pipeline={p} className="btn" />
+        </>
+      }
+      report={outcome && <ImportReport outcome={outcome} onDismiss={() => setOutcome(null)} linkToPipeline={outcome.ok && outcome.id !== id} />}
+    />
+  );
+}
+
+interface EditorProps {
+  header: { id: string; name: string; description?: string | null; currentVersion: number };
+  actions: ReactNode;
+  report: ReactNode;
+}
+
+function Editor({ header, actions, report }: EditorProps) {
+  const [view, setView] = useState<View>("canvas");
+  const [focus, setFocus] = useState<FocusRequest | null>(null);
+  const { document: doc, selection, dirty, canUndo, canRedo, baseVersion } = useEditor(
+    useShallow((s) => ({
+      document: s.document, selection: s.selection, dirty: selectDirty(s), canUndo: s.past.length > 0, canRedo: s.future.length > 0, baseVersion: s.baseVersion,
+    })),
+  );
+  const { undo, redo, select } = useEditor(useShallow((s) => ({ undo: s.undo, redo: s.redo, select: s.select })));
+  const problems = useProblems();
+  const { save, saving, dialog } = useSave();
+  useProblemSync();
+  useEditorShortcuts(save);
+
+  // Leaving with unsaved edits asks first.
+  useEffect(() => {
+    if (!dirty) return;
+    const guard = (event: BeforeUnloadEvent) => {
+      event.preventDefault();
+      event.returnValue = "";
+    };
+    window.addEventListener("beforeunload", guard);
+    return () => window.removeEventListener("beforeunload", guard);
+  }, [dirty]);
+
+  const focusNode = useCallback(
+    (nodeId: string) => {
+      select([nodeId]);
+      setFocus({ nodeId, nonce: Date.now() });
+    },
+    [select],
+  );
+
+  const errors = problems.filter((x) => x.severity === "error").length;
+  const selectedId = selection.length === 1 ? selection[0]! : null;
+  const selectedNode = selectedId ? doc.nodes.find((n) => n.id === selectedId) : undefined;
+
+  return (
+    <main className="relative flex h-[calc(100vh-3rem)] flex-col">
+      <header className="shrink-0 border-b border-line bg-surface px-5 py-2.5">
+        <div className="flex flex-wrap items-center gap-x-5 gap-y-2">
           <div className="min-w-0 flex-1">
             <Link href="/" className="rounded text-xs text-muted hover:text-fg">← Pipelines</Link>
             <div className="mt-0.5 flex flex-wrap items-center gap-2.5">
-              <h1 className="font-mono text-lg font-semibold">{p.name}</h1>
-              <span className="rounded bg-surface-2 px-1.5 py-0.5 font-mono text-xs text-muted" title="Current version">v{p.currentVersion}</span>
-              <StatusBadge errorCount={p.problems.filter((x) => x.severity === "error").length} nodeCount={doc.nodes.length} />
+              <h1 className="font-mono text-lg font-semibold">{header.name}</h1>
+              <span className="rounded bg-surface-2 px-1.5 py-0.5 font-mono text-xs text-muted" title="Current version">v{header.currentVersion}</span>
+              <StatusBadge errorCount={errors} nodeCount={doc.nodes.length} />
               <span className="text-xs text-muted">{doc.nodes.length} nodes · {doc.edges.length} edges</span>
+              {dirty && (
+                <span className="rounded-full bg-warning-soft px-2 py-px text-xs font-medium text-warning" title={`Edited since version ${baseVersion}`}>
+                  Unsaved changes
+                </span>
+              )}
             </div>
-            <p className="mt-0.5 truncate text-sm text-muted">{p.description || "No description"}</p>
+            <p className="mt-0.5 truncate text-sm text-muted">{header.description || "No description"}</p>
           </div>
           <div className="flex items-center gap-2">
-            <ImportButton onResult={onImported} />
-            <ExportButton id={p.id} name={p.name} />
-            <RenameButton pipeline={p} className="btn" />
+            <div className="flex rounded-md border border-line-strong p-0.5" role="group" aria-label="View">
+              {(["canvas", "notebook"] as const).map((v) => (
+                <button
+                  key={v}
+                  type="button"
+                  aria-pressed={view === v}
+                  onClick={() => setView(v)}
+                  className="rounded px-2.5 py-1 text-sm font-medium text-muted aria-pressed:bg-accent-soft aria-pressed:text-fg"
+                >
+                  {v === "canvas" ? "Canvas" : "Notebook"}
+                </button>
+              ))}
+            </div>
+            <span className="mx-1 h-6 w-px bg-line" aria-hidden="true" />
+            <button type="button" className="btn btn-ghost px-2" onClick={undo} disabled={!canUndo} aria-label="Undo" title="Undo (Ctrl+Z)">
+              <svg aria-hidden="true" viewBox="0 0 20 20" className="size-4" fill="none" stroke="currentColor" strokeWidth="1.8" strokeLinecap="round" strokeLinejoin="round"><path d="M7 4 3 8l4 4" /><path d="M3 8h9a5 5 0 0 1 0 10H9" /></svg>
+            </button>
+            <button type="button" className="btn btn-ghost px-2" onClick={redo} disabled={!canRedo} aria-label="Redo" title="Redo (Ctrl+Shift+Z)">
+              <svg aria-hidden="true" viewBox="0 0 20 20" className="size-4" fill="none" stroke="currentColor" strokeWidth="1.8" strokeLinecap="round" strokeLinejoin="round"><path d="m13 4 4 4-4 4" /><path d="M17 8H8a5 5 0 0 0 0 10h3" /></svg>
+            </button>
+            <button type="button" className="btn btn-primary" onClick={save} disabled={!dirty || saving} title="Save (Ctrl+S)">
+              {saving ? "Saving…" : "Save"}
+            </button>
+            <span className="mx-1 h-6 w-px bg-line" aria-hidden="true" />
+            {actions}
           </div>
         </div>
-        {outcome && (
-          <div className="mt-3">
-            <ImportReport outcome={outcome} onDismiss={() => setOutcome(null)} linkToPipeline={outcome.ok && outcome.id !== id} />
-          </div>
-        )}
+        {report && <div className="mt-3">{report}</div>}
       </header>
 
       <div className="flex min-h-0 flex-1">
-        <div className="relative min-w-0 flex-1" role="region" aria-label="Canvas">
-          <FlowCanvas document={doc} problems={p.problems} selectedId={selectedId} focus={focus} onSelect={setSelectedId} />
-          {doc.nodes.length === 0 && (
-            <div className="pointer-events-none absolute inset-0 grid place-items-center p-6">
-              <div className="card pointer-events-auto max-w-sm px-6 py-5 text-center">
-                <h2 className="font-semibold">This pipeline has no nodes yet</h2>
-                <p className="mt-1.5 text-sm text-muted">
-                  Import a pipeline file named <code className="font-mono text-fg">{p.name}</code> with the Import button above to
-                  add its nodes here as a new version.
-                </p>
-              </div>
-            </div>
-          )}
+        <div className="relative min-w-0 flex-1">
+          {view === "canvas" ? <FlowCanvas focus={focus} reservedWidth={SIDE_PANEL_WIDTH + 224} /> : <Notebook />}
         </div>
-        <aside className="w-[360px] shrink-0 space-y-6 overflow-y-auto border-l border-line bg-surface px-4 py-4" aria-label="Pipeline details">
-          <ProblemsPanel document={doc} problems={p.problems} selectedId={selectedId} onFocusNode={focusNode} />
-          <VersionHistory id={p.id} currentVersion={p.currentVersion} />
+        <aside className="shrink-0 space-y-6 overflow-y-auto border-l border-line bg-surface px-4 py-4" style={{ width: SIDE_PANEL_WIDTH }} aria-label="Pipeline details">
+          {selectedNode ? (
+            <NodePanel key={selectedNode.id} nodeId={selectedNode.id} onClose={() => select([])} />
+          ) : (
+            <>
+              {selection.length > 1 && (
+                <p className="rounded-md bg-surface-2 px-3 py-2 text-sm text-muted">
+                  {selection.length} nodes selected — Delete removes them, Ctrl+C / Ctrl+D copies or duplicates them.
+                </p>
+              )}
+              <ProblemsPanel document={doc} problems={problems} selectedId={selectedId} onFocusNode={focusNode} />
+              <VersionHistory id={header.id} currentVersion={header.currentVersion} />
+            </>
+          )}
         </aside>
       </div>
+      <EditorMessage />
+      {dialog}
     </main>
   );
 }

@@ -1,6 +1,14 @@
 "use client";
-/** The pipeline's versions, newest first; an older one can be restored as a new version. */
+/**
+ * The pipeline's versions, newest first. Each can be compared with the document
+ * in the editor ("View diff"); an older one can be restored as a new version.
+ */
 import { useMutation, useQuery, useQueryClient } from "@tanstack/react-query";
+import { useState } from "react";
+import { serializePipeline } from "@/server/pipeline";
+import { Dialog, DialogActions } from "@/components/pipelines/dialog";
+import { DiffView } from "@/components/editor/diff-view";
+import { useEditor } from "@/components/editor/store";
 import { useTRPC } from "@/components/trpc/client";
 import { errorMessage } from "@/components/pipelines/errors";
 import { fullTime, plural, timeAgo } from "@/components/pipelines/format";
@@ -9,6 +17,7 @@ export function VersionHistory({ id, currentVersion }: { id: string; currentVers
   const trpc = useTRPC();
   const queryClient = useQueryClient();
   const versions = useQuery(trpc.pipelines.versions.queryOptions({ id }));
+  const [diffOf, setDiffOf] = useState<number | null>(null);
   const restore = useMutation(
     trpc.pipelines.restore.mutationOptions({
       // On success and on a conflict alike, show the version that is now current.
@@ -44,8 +53,11 @@ export function VersionHistory({ id, currentVersion }: { id: string; currentVers
                     {v.errorCount > 0 && <span className="text-danger">{` · ${plural(v.errorCount, "error")}`}</span>}
                   </p>
                 </div>
+                <button type="button" className="btn btn-ghost btn-sm shrink-0" aria-label={`View diff of version ${v.version}`} onClick={() => setDiffOf(v.version)}>
+                  Diff
+                </button>
                 {current ? (
-                  <span className="shrink-0 text-xs font-medium text-accent">Current</span>
+                  <span className="w-[3.6rem] shrink-0 text-center text-xs font-medium text-accent">Current</span>
                 ) : (
                   <button
                     type="button"
@@ -62,6 +74,32 @@ export function VersionHistory({ id, currentVersion }: { id: string; currentVers
           })}
         </ol>
       )}
+      <VersionDiff id={id} version={diffOf} onClose={() => setDiffOf(null)} />
     </section>
+  );
+}
+
+/** A version's canonical text against the editor's document (saved or not). */
+function VersionDiff({ id, version, onClose }: { id: string; version: number | null; onClose: () => void }) {
+  const trpc = useTRPC();
+  const current = useEditor((s) => s.document);
+  const dirty = useEditor((s) => s.document !== s.savedDocument);
+  const other = useQuery({ ...trpc.pipelines.version.queryOptions({ id, version: version ?? 1 }), enabled: version !== null });
+  return (
+    <Dialog open={version !== null} title={`Version ${version ?? ""} compared with ${dirty ? "your unsaved document" : "the current document"}`} size="wide" onClose={onClose}>
+      {other.error && <p role="alert" className="text-sm text-danger">{errorMessage(other.error)}</p>}
+      {other.isPending && <p className="text-sm text-muted">Loading version {version}…</p>}
+      {other.data && version !== null && (
+        <DiffView
+          before={serializePipeline(other.data.document)}
+          after={serializePipeline(current)}
+          beforeLabel={`version ${version}`}
+          afterLabel={dirty ? "the editor (unsaved)" : "the editor"}
+        />
+      )}
+      <DialogActions>
+        <button type="button" className="btn" onClick={onClose}>Close</button>
+      </DialogActions>
+    </Dialog>
   );
 }

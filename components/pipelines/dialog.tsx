@@ -11,9 +11,11 @@ interface DialogProps {
   description?: ReactNode;
   onClose: () => void;
   children: ReactNode;
+  /** `wide` for dialogs that show a diff. */
+  size?: "normal" | "wide";
 }
 
-export function Dialog({ open, title, description, onClose, children }: DialogProps) {
+export function Dialog({ open, title, description, onClose, children, size = "normal" }: DialogProps) {
   const ref = useRef<HTMLDialogElement>(null);
   const titleId = useId();
   const descId = useId();
@@ -35,7 +37,7 @@ export function Dialog({ open, title, description, onClose, children }: DialogPr
         event.preventDefault();
         onClose();
       }}
-      className="m-auto w-[min(92vw,28rem)] rounded-xl border border-line bg-surface p-0 text-fg shadow-2xl"
+      className={`m-auto ${size === "wide" ? "w-[min(94vw,56rem)]" : "w-[min(92vw,28rem)]"} rounded-xl border border-line bg-surface p-0 text-fg shadow-2xl`}
     >
       {open && (
         <div className="p-5">

@@ -1,16 +1,22 @@
 /**
- * Screenshots for docs/screenshots (list.png, pipeline.png), light theme at
- * 1440×900. Runs only with SCREENSHOTS=1 so ordinary test runs leave the
- * committed images alone:  SCREENSHOTS=1 npx playwright test docs-screenshots
+ * Screenshots for docs/screenshots (list.png, pipeline.png, editor.png,
+ * notebook.png), light theme at 1440×900. Runs only with SCREENSHOTS=1 so
+ * ordinary test runs leave the committed images alone:
+ *   SCREENSHOTS=1 npx playwright test docs-screenshots
  */
 import path from "node:path";
-import { expect, test } from "@playwright/test";
+import { expect, test, type Page } from "@playwright/test";
 import { importViaApi, readFixture } from "./helpers";
 
 const OUT = path.resolve("docs", "screenshots");
 
 test.skip(!process.env.SCREENSHOTS, "set SCREENSHOTS=1 to refresh docs/screenshots");
 test.use({ viewport: { width: 1440, height: 900 }, colorScheme: "light" });
+
+async function settle(page: Page) {
+  await page.mouse.move(0, 899);
+  await page.waitForFunction(() => !document.querySelector(".react-flow__viewport")?.getAnimations().length);
+}
 
 test("list and pipeline pages", async ({ page, request }) => {
   const saved = await importViaApi(request, readFixture("retail_store_metrics.json"));
@@ -21,9 +27,25 @@ test("list and pipeline pages", async ({ page, request }) => {
   await page.screenshot({ path: path.join(OUT, "list.png") });
 
   await page.goto(`/pipelines/${saved.id}`);
-  await expect(page.locator(".react-flow__node")).toHaveCount(7);
+  // The first view fits the upstream end at a readable zoom (the minimap shows the rest).
+  await expect(page.getByText("7 nodes ·")).toBeVisible();
+  await expect(page.locator(".react-flow__node").first()).toBeVisible();
   await expect(page.getByRole("list", { name: "Versions" })).toBeVisible();
-  await page.mouse.move(0, 899);
-  await page.waitForFunction(() => !document.querySelector(".react-flow__viewport")?.getAnimations().length);
+  await settle(page);
   await page.screenshot({ path: path.join(OUT, "pipeline.png") });
+
+  // The editor: a SQL node selected, its config panel and Monaco cell open.
+  const sqlNode = page.locator(".react-flow__node", { has: page.locator(".kind-badge", { hasText: "SQL" }) }).first();
+  await sqlNode.click();
+  await expect(page.locator("[aria-label^='Configure'] .monaco-editor .view-lines")).toBeVisible();
+  await page.waitForTimeout(1200); // the server's SQL check and Monaco's first paint
+  await settle(page);
+  await page.screenshot({ path: path.join(OUT, "editor.png") });
+
+  await page.getByRole("button", { name: "Notebook", exact: true }).click();
+  await expect(page.getByRole("list", { name: "Cells" })).toBeVisible();
+  await expect(page.locator("[aria-label='Notebook'] .monaco-editor .view-lines").first()).toBeVisible();
+  await page.waitForTimeout(1000);
+  await page.mouse.move(0, 899);
+  await page.screenshot({ path: path.join(OUT, "notebook.png") });
 });

@@ -68,12 +68,12 @@ test("an imported file's validation problems are listed and point at the node", 
   await expect(problem).toBeVisible();
   await expect(problem).toContainText("edges[1].to");
 
-  // The node at the edge's existing end is outlined with its error count, and clicking selects it.
+  // The node at the edge's existing end is outlined with its error count; clicking selects it and opens its panel.
   const node = page.locator(".react-flow__node", { hasText: "daily_events" });
   await expect(node.getByLabel("1 error")).toBeVisible();
   await problem.click();
   await expect(node).toHaveClass(/selected/);
-  await expect(problem).toHaveAttribute("aria-current", "true");
+  await expect(page.getByRole("region", { name: "Configure daily_events" })).toBeVisible();
 });
 
 test("a malformed file is refused with its line and column", async ({ page }) => {

@@ -13,6 +13,8 @@ function handler(req: Request) {
     req,
     router: appRouter,
     createContext,
+    // Queries with large inputs (validating a whole document) may be sent as POST.
+    allowMethodOverride: true,
     onError({ error, path }) {
       if (error.code === "INTERNAL_SERVER_ERROR") console.error(`tRPC ${path ?? "?"} failed:`, error.cause ?? error);
     },

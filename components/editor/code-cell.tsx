@@ -1,0 +1,86 @@
+"use client";
+/**
+ * A SQL or JS node's code, bound to the editor store: the Monaco editor
+ * (loaded client-only), its upstream names for completion and types, and the
+ * problems of its text as markers and as a list under it.
+ */
+import dynamic from "next/dynamic";
+import { useMemo } from "react";
+import { useShallow } from "zustand/react/shallow";
+import type { PipelineFile } from "@/server/pipeline";
+import { SeverityIcon } from "@/components/canvas/problems-panel";
+import { fieldProblems, useProblems } from "./problems";
+import { useEditor } from "./store";
+
+const CodeEditor = dynamic(() => import("./monaco/code-editor"), {
+  ssr: false,
+  loading: () => <div className="grid h-24 place-items-center rounded-md border border-line text-xs text-muted">Loading editor…</div>,
+});
+
+/** Reserved for running one cell; the runtime is not wired in yet, so it does nothing. */
+export function onRunCell(_nodeId: string): void {}
+
+function upstreamOf(doc: PipelineFile, nodeId: string) {
+  const ids = new Set(doc.edges.filter((e) => e.to === nodeId).map((e) => e.from));
+  return doc.nodes.filter((n) => ids.has(n.id));
+}
+
+export function CodeCell({ nodeId, host, height = 180 }: { nodeId: string; host: string; height?: number }) {
+  const node = useEditor((s) => s.document.nodes.find((n) => n.id === nodeId));
+  const { edges, nodes, params } = useEditor(useShallow((s) => ({ edges: s.document.edges, nodes: s.document.nodes, params: s.document.params })));
+  const updateNodeConfig = useEditor((s) => s.updateNodeConfig);
+  const allProblems = useProblems();
+  const doc = useEditor.getState().document;
+
+  // Upstream names (and declared columns) change rarely; keep their identity stable across keystrokes.
+  const upstreamKey = JSON.stringify(
+    upstreamOf({ ...doc, nodes, edges }, nodeId).map((n) => ({ name: n.name, kind: n.kind, columns: ("columns" in n.config && n.config.columns) || {} })),
+  );
+  const { upstream, upstreamTypes } = useMemo(() => {
+    const list = JSON.parse(upstreamKey) as { name: string; kind: string; columns: Record<string, string> }[];
+    return {
+      upstream: list.map((u) => ({ name: u.name, kind: u.kind, columns: Object.keys(u.columns) })),
+      upstreamTypes: Object.fromEntries(list.map((u) => [u.name, u.columns])),
+    };
+  }, [upstreamKey]);
+  const paramNames = useMemo(() => ["logical_date", "run_id", ...Object.keys(params ?? {})], [params]);
+
+  if (!node || (node.kind !== "sql" && node.kind !== "js")) return null;
+  const field = node.kind === "sql" ? "sql" : "code";
+  const text = node.kind === "sql" ? node.config.sql : node.config.code;
+  const problems = fieldProblems(allProblems, doc, nodeId, ["config", field]);
+  const nodeProblems = allProblems.filter((p) => p.nodeId === nodeId && p.code.startsWith("sql_") && !problems.includes(p));
+
+  return (
+    <div>
+      <CodeEditor
+        host={host}
+        nodeId={nodeId}
+        nodeName={node.name}
+        language={node.kind === "sql" ? "sql" : "javascript"}
+        value={text}
+        onChange={(value) => updateNodeConfig(nodeId, { [field]: value }, `config:${nodeId}:${field}`)}
+        problems={problems}
+        upstream={upstream}
+        upstreamTypes={upstreamTypes}
+        params={paramNames}
+        height={height}
+        label={`${node.kind === "sql" ? "SQL" : "JavaScript"} of ${node.name}`}
+        onRunCell={() => onRunCell(nodeId)}
+      />
+      {[...problems, ...nodeProblems].length > 0 && (
+        <ul className="mt-1.5 space-y-1" aria-label={`Problems of ${node.name}'s ${field}`}>
+          {[...problems, ...nodeProblems].map((p, i) => (
+            <li key={i} className="flex gap-1.5 text-xs">
+              <SeverityIcon error={p.severity === "error"} />
+              <span>
+                {p.position ? <span className="font-mono text-muted">{`${p.position.line}:${p.position.column} `}</span> : null}
+                {p.message}
+              </span>
+            </li>
+          ))}
+        </ul>
+      )}
+    </div>
+  );
+}
