@@ -1,6 +1,6 @@
 // `npm test`: every check, in order — lint, types, unit + integration tests
 // (Vitest; integration on PGlite and, with TEST_DATABASE_URL, on Postgres),
-// then the browser tests (Playwright). Runs them all, then prints one closing
+// the Postgres-restart test on its own, then the browser tests (Playwright). Runs them all, then prints one closing
 // line "tests: N passed, N failed" and exits non-zero if anything failed.
 import { spawnSync } from "node:child_process";
 import fs from "node:fs";
@@ -39,6 +39,16 @@ stage("typecheck", bin("tsc"), ["--noEmit", "-p", "."]);
 const vitestJson = path.join(tmp, "vitest.json");
 if (stage("vitest", bin("vitest"), ["run", "--reporter=default", "--reporter=json", `--outputFile.json=${vitestJson}`]) !== null) {
   const report = readJson(vitestJson);
+  if (report) {
+    passed += report.numPassedTests;
+    failed += report.numFailedTests;
+  } else failed += 1;
+}
+
+// Restarts the shared Postgres server, so it runs alone, after the other database tests.
+const restartJson = path.join(tmp, "restart.json");
+if (stage("restart", bin("vitest"), ["run", "--config", "vitest.serial.config.ts", "--reporter=default", "--reporter=json", `--outputFile.json=${restartJson}`]) !== null) {
+  const report = readJson(restartJson);
   if (report) {
     passed += report.numPassedTests;
     failed += report.numFailedTests;
