@@ -12,6 +12,17 @@ import { TaskFailure } from "./errors";
 /** The role SQL cells run as: it can create tables in run schemas and nothing on the app's side. */
 export const CELL_ROLE = "tributary_cell";
 
+/**
+ * The function every cell's SQL runs through (see `runCellSql`). It is SECURITY DEFINER and
+ * owned by the cell role, so the cell runs as that role *and* Postgres refuses to change the
+ * role inside it: `set_config('role', 'postgres', …)` or `set_config('session_authorization', …)`
+ * fail with "cannot set parameter … within security-definer function". Without it a cell could
+ * take back the warehouse login's (super)user with set_config, because SET ROLE is checked
+ * against the session user, not the current one. Params arrive as one jsonb array: `($1->>i)`.
+ * Only the runtime may execute it (not the cell role), so a cell cannot use it to run non-SELECTs.
+ */
+export const CELL_EXEC = "tributary_runtime.cell_exec";
+
 export function runSchemaName(runId: string): string {
   return `run_${runId.replace(/-/g, "")}`;
 }
@@ -42,6 +53,21 @@ export async function ensureRunSchema(wh: Warehouse, schema: string): Promise<vo
              create role ${CELL_ROLE} nologin noinherit;
            end if;
          end $$`);
+      await tx.query(`create schema if not exists tributary_runtime`);
+      await tx.query(`revoke all on schema tributary_runtime from public`);
+      await tx.query(`create or replace function ${CELL_EXEC}(stmt text, args jsonb, returns_rows boolean)
+         returns setof jsonb language plpgsql security definer as $fn$
+         begin
+           if returns_rows then
+             return query execute 'select to_jsonb(r) from (' || stmt || E'\n) r' using args;
+           else
+             execute stmt using args;
+           end if;
+         end
+         $fn$`);
+      await tx.query(`alter function ${CELL_EXEC}(text, jsonb, boolean) owner to ${CELL_ROLE}`);
+      // Only the runtime (the warehouse login) may call it; a cell calling it could run any statement.
+      await tx.query(`revoke all on function ${CELL_EXEC}(text, jsonb, boolean) from public, ${CELL_ROLE}`);
     });
     prepared.set(wh, (done = new Set()));
   }

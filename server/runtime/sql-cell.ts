@@ -40,9 +40,15 @@ export function itemValue(value: unknown): BoundValue {
 /**
  * 1. Parse: a syntax error, or anything but one SELECT, fails the task (not retryable).
  * 2. Every named param the parser saw must have a value.
- * 3. Replace each by `($n::type)`, right to left so offsets stay true, and collect the values.
+ * 3. Replace each by `($n::type)` (or `placeholder`'s form), right to left so offsets stay true, and collect the values.
  */
-export function prepareSelect(sql: string, values: Record<string, BoundValue>, analyze: SqlAnalyzer, what = "SQL"): PreparedSql {
+export function prepareSelect(
+  sql: string,
+  values: Record<string, BoundValue>,
+  analyze: SqlAnalyzer,
+  what = "SQL",
+  placeholder: (index: number, cast: string) => string = (index, cast) => `($${index + 1}::${cast})`,
+): PreparedSql {
   const analysis = analyze(sql);
   if (!analysis.ok) {
     throw new TaskFailure(`${what}: ${analysis.message} at position ${analysis.offset + 1}`, false, "sql_syntax", { position: analysis.offset + 1 });
@@ -61,7 +67,7 @@ export function prepareSelect(sql: string, values: Record<string, BoundValue>, a
       order.push(ref.name);
       index = order.length - 1;
     }
-    text = `${text.slice(0, ref.offset)}($${index + 1}::${CAST[bound.type]})${text.slice(ref.offset + ref.name.length + 1)}`;
+    text = `${text.slice(0, ref.offset)}${placeholder(index, CAST[bound.type])}${text.slice(ref.offset + ref.name.length + 1)}`;
   }
   return { text, values: order.map((name) => values[name]!.value) };
 }

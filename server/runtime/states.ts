@@ -44,6 +44,7 @@ export type Decision = "wait" | "run" | "skipped" | "upstream_failed";
  * A node without upstream runs at once.
  */
 export function decide(rule: TriggerRule, upstream: readonly TaskState[]): Decision {
+  if (upstream.length === 0) return "run";
   const failed = upstream.some((s) => s === "failed" || s === "upstream_failed");
   const canceled = upstream.some((s) => s === "canceled");
   const allDone = upstream.every(isTerminal);

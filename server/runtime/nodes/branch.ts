@@ -1,7 +1,6 @@
 /** branch: a SQL condition returning one boolean; edges labelled with the other outcome are skipped. */
 import { TaskFailure } from "../errors";
-import { prepareSelect } from "../sql-cell";
-import { cellSetup, type NodeRunner } from "./context";
+import { prepareCellSelect, runCellSql, type NodeRunner } from "./context";
 import { sqlFailure } from "./sql-errors";
 
 export const runBranch: NodeRunner = async (ctx) => {
@@ -11,10 +10,10 @@ export const runBranch: NodeRunner = async (ctx) => {
 
 /** One boolean from a SQL condition (shared with sensors). */
 export async function evaluateCondition(ctx: Parameters<NodeRunner>[0], condition: string): Promise<boolean> {
-  const prepared = prepareSelect(condition, ctx.bindings, ctx.sql, `node '${ctx.node.name}' condition`);
+  const prepared = prepareCellSelect(ctx, condition, `node '${ctx.node.name}' condition`);
   let rows: Record<string, unknown>[];
   try {
-    rows = await ctx.wh.cancellable(prepared.text, prepared.values, ctx.signal, cellSetup(ctx));
+    rows = await runCellSql(ctx, prepared);
   } catch (error) {
     throw sqlFailure(ctx, error, condition, prepared.text);
   }

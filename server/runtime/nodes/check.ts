@@ -7,8 +7,7 @@ import { ident } from "@/db/warehouse";
 import type { CheckRule } from "@/server/pipeline";
 import { TaskFailure } from "../errors";
 import { qualified } from "../outputs";
-import { prepareSelect } from "../sql-cell";
-import { cellSetup, type NodeContext, type NodeRunner } from "./context";
+import { prepareCellSelect, runCellSql, type NodeContext, type NodeRunner } from "./context";
 import { sqlFailure } from "./sql-errors";
 import { singleInput } from "./inputs";
 
@@ -60,9 +59,9 @@ export const runCheck: NodeRunner = async (ctx: NodeContext) => {
   const select = rowRules.length
     ? rowRules.map((r) => `select ${literal(label(r))}::text as _rule, t.* from ${input} t where ${violation(r, input)}`).join("\nunion all\n")
     : `select null::text as _rule, t.* from ${input} t where false`;
-  const prepared = prepareSelect(select, ctx.bindings, ctx.sql, `node '${ctx.node.name}' rules`);
+  const prepared = prepareCellSelect(ctx, select, `node '${ctx.node.name}' rules`);
   try {
-    await ctx.wh.cancellable(`create table ${out} as ${prepared.text}`, prepared.values, ctx.signal, cellSetup(ctx));
+    await runCellSql(ctx, prepared, out);
   } catch (error) {
     throw sqlFailure(ctx, error, select, prepared.text);
   }

@@ -3,7 +3,8 @@ import type { Row, Warehouse } from "@/db/warehouse";
 import type { PipelineFile, PipelineNode, ResolvedSettings } from "@/server/pipeline";
 import type { SqlAnalyzer } from "@/server/pipeline/sql-references";
 import type { SandboxPool } from "../sandbox";
-import type { BoundValue } from "../sql-cell";
+import { CELL_EXEC } from "../outputs";
+import { prepareSelect, type BoundValue, type PreparedSql } from "../sql-cell";
 import type { TaskOutcome } from "../run-store";
 
 export interface UpstreamOutput {
@@ -47,4 +48,38 @@ export function cellSetup(ctx: NodeContext, role = true): string[] {
     `set local statement_timeout = ${ms}`,
     ...(role ? [`set local role tributary_cell`] : []),
   ];
+}
+
+/** A cell's SELECT with its params as `($1->>i)::type`, for `runCellSql`. */
+export function prepareCellSelect(ctx: NodeContext, sql: string, what: string): PreparedSql {
+  return prepareSelect(sql, ctx.bindings, ctx.sql, what, (index, cast) => `(($1->>${index})::${cast})`);
+}
+
+/**
+ * Run a cell's prepared SELECT in the warehouse as the cell role, inside the SECURITY DEFINER
+ * wrapper (where the role cannot be changed back): with `createTable`, as
+ * `create table <createTable> as <select>`; otherwise returning its rows (values through jsonb).
+ */
+export async function runCellSql(ctx: NodeContext, prepared: PreparedSql, createTable?: string): Promise<Record<string, unknown>[]> {
+  const stmt = createTable ? `create table ${createTable} as ${prepared.text}` : prepared.text;
+  let rows: { row: Record<string, unknown> }[];
+  try {
+    rows = await ctx.wh.cancellable<{ row: Record<string, unknown> }>(
+      `select r as row from ${CELL_EXEC}($1, $2::text::jsonb, $3) as r`,
+      [stmt, JSON.stringify(prepared.values.map((v) => (v === undefined ? null : v))), !createTable],
+      ctx.signal,
+      cellSetup(ctx, false), // the wrapper switches to the cell role itself (SECURITY DEFINER)
+    );
+  } catch (error) {
+    // An error inside the wrapper points into its dynamic statement: map it back onto the cell's SQL.
+    const e = error as { position?: string; internal_position?: string; internalPosition?: string | number };
+    const internal = e.internal_position ?? e.internalPosition;
+    if (e && typeof e === "object" && !e.position && internal !== undefined) {
+      const prefix = createTable ? stmt.length - prepared.text.length : "select to_jsonb(r) from (".length;
+      const position = Number(internal) - prefix;
+      if (position >= 1) e.position = String(position);
+    }
+    throw error;
+  }
+  return rows.map((r) => r.row);
 }

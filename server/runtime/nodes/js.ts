@@ -49,7 +49,10 @@ export const runJs: NodeRunner = async (ctx) => {
     if (error instanceof JsCellError) {
       if (error.kind === "timeout") throw new TimeoutFailure(ctx.settings.timeoutSeconds);
       const where = error.line !== undefined ? ` (line ${error.line}${error.column !== undefined ? `, column ${error.column}` : ""} of the cell)` : "";
-      throw new TaskFailure(`node '${ctx.node.name}': ${error.message}${where}`, error.retryable, `js_${error.kind}`, {
+      // An error the cell throws may be transient (a fetch that failed): the node's `retries` decide.
+      // A syntax error, an invalid result or a memory bomb will not pass on another attempt.
+      const retryable = error.retryable || (error.kind === "user" && !/^SyntaxError\b/.test(error.message));
+      throw new TaskFailure(`node '${ctx.node.name}': ${error.message}${where}`, retryable, `js_${error.kind}`, {
         ...(error.line !== undefined ? { position: { line: error.line, column: error.column ?? 1 } } : {}),
       });
     }

@@ -1,15 +1,14 @@
 /** sql: one SELECT over upstream outputs (by node name); its rows become the output table. */
 import { qualified } from "../outputs";
-import { prepareSelect } from "../sql-cell";
-import { cellSetup, type NodeRunner } from "./context";
+import { prepareCellSelect, runCellSql, type NodeRunner } from "./context";
 import { sqlFailure } from "./sql-errors";
 
 export const runSql: NodeRunner = async (ctx) => {
   if (ctx.node.kind !== "sql") throw new Error("not a sql node");
-  const prepared = prepareSelect(ctx.node.config.sql, ctx.bindings, ctx.sql, `node '${ctx.node.name}'`);
+  const prepared = prepareCellSelect(ctx, ctx.node.config.sql, `node '${ctx.node.name}'`);
   const out = qualified(ctx.schema, ctx.outputTable);
   try {
-    await ctx.wh.cancellable(`create table ${out} as ${prepared.text}`, prepared.values, ctx.signal, cellSetup(ctx));
+    await runCellSql(ctx, prepared, out);
   } catch (error) {
     throw sqlFailure(ctx, error, ctx.node.config.sql, prepared.text);
   }
