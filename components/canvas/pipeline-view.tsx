@@ -3,6 +3,8 @@
  * One pipeline, editable: header (name, version, save, undo/redo, Canvas |
  * Notebook), the canvas with its palette or the notebook, and a side panel
  * with the selected node's config, or the problems and version history.
+ * Runs: "Run" / "Save & run" in the header; the shown run's bar under it,
+ * its states on the canvas nodes, and a drawer per node under the canvas.
  *
  * The editor store holds the document being edited; this view loads it from
  * `byId`, and reloads it when a newer version appears (import, restore,
@@ -31,6 +33,10 @@ import { selectDirty, useEditor } from "@/components/editor/store";
 import { withPositions } from "./adapter";
 import type { FocusRequest } from "./flow-canvas";
 import { ProblemsPanel } from "./problems-panel";
+import { NodeDrawer } from "@/components/runs/node-drawer";
+import { RunBar, RunButton, useRunActions } from "@/components/runs/run-controls";
+import { useRunView } from "@/components/runs/store";
+import { useLiveRun, useRunDetail } from "@/components/runs/use-live-run";
 import { VersionHistory } from "./version-history";
 
 const FlowCanvas = dynamic(() => import("./flow-canvas"), {
@@ -112,9 +118,30 @@ function Editor({ header, actions, report }: EditorProps) {
   );
   const { undo, redo, select } = useEditor(useShallow((s) => ({ undo: s.undo, redo: s.redo, select: s.select })));
   const problems = useProblems();
-  const { save, saving, dialog } = useSave();
+  const { save, saveNow, saving, dialog } = useSave();
   useProblemSync();
   useEditorShortcuts(save);
+
+  // Runs: the shown run, live; its node states for the canvas; the cell action for Monaco.
+  const { runId, follow, drawerNodeId, show, openDrawer } = useRunView(
+    useShallow((s) => ({ runId: s.pipelineId === header.id ? s.runId : null, follow: s.follow, drawerNodeId: s.drawerNodeId, show: s.show, openDrawer: s.openDrawer })),
+  );
+  const { startRun, runCell, starting } = useRunActions(header.id, saveNow);
+  const runDetail = useRunDetail(runId);
+  useLiveRun(runId, follow);
+  useEffect(() => {
+    if (useRunView.getState().pipelineId !== header.id) show(header.id, null);
+  }, [header.id, show]);
+  useEffect(() => {
+    useRunView.setState({ runCell });
+    return () => useRunView.setState({ runCell: null });
+  }, [runCell]);
+  const detail = runId && runDetail.data?.run.id === runId ? runDetail.data : undefined;
+  useEffect(() => {
+    useRunView.setState({
+      nodeRuns: detail ? Object.fromEntries(detail.nodes.map((n) => [n.nodeId, { state: n.state, rows: n.rows }])) : null,
+    });
+  }, [detail]);
 
   // Leaving with unsaved edits asks first.
   useEffect(() => {
@@ -138,6 +165,12 @@ function Editor({ header, actions, report }: EditorProps) {
   const errors = problems.filter((x) => x.severity === "error").length;
   const selectedId = selection.length === 1 ? selection[0]! : null;
   const selectedNode = selectedId ? doc.nodes.find((n) => n.id === selectedId) : undefined;
+
+  // Selecting a node (click or keyboard) while a run is shown opens its run drawer.
+  useEffect(() => {
+    if (runId && selectedId) openDrawer(selectedId);
+  }, [runId, selectedId, openDrawer]);
+  const drawerNode = detail && drawerNodeId && detail.nodes.some((n) => n.nodeId === drawerNodeId) ? drawerNodeId : null;
 
   return (
     <main className="relative flex h-[calc(100vh-3rem)] flex-col">
@@ -179,9 +212,10 @@ function Editor({ header, actions, report }: EditorProps) {
             <button type="button" className="btn btn-ghost px-2" onClick={redo} disabled={!canRedo} aria-label="Redo" title="Redo (Ctrl+Shift+Z)">
               <svg aria-hidden="true" viewBox="0 0 20 20" className="size-4" fill="none" stroke="currentColor" strokeWidth="1.8" strokeLinecap="round" strokeLinejoin="round"><path d="m13 4 4 4-4 4" /><path d="M17 8H8a5 5 0 0 0 0 10h3" /></svg>
             </button>
-            <button type="button" className="btn btn-primary" onClick={save} disabled={!dirty || saving} title="Save (Ctrl+S)">
+            <button type="button" className="btn" onClick={save} disabled={!dirty || saving} title="Save (Ctrl+S)">
               {saving ? "Saving…" : "Save"}
             </button>
+            <RunButton onStart={startRun} starting={starting} saving={saving} />
             <span className="mx-1 h-6 w-px bg-line" aria-hidden="true" />
             {actions}
           </div>
@@ -189,13 +223,29 @@ function Editor({ header, actions, report }: EditorProps) {
         {report && <div className="mt-3">{report}</div>}
       </header>
 
+      <RunBar pipelineId={header.id} currentVersion={header.currentVersion} detail={detail} loading={runDetail.isLoading} />
+
       <div className="flex min-h-0 flex-1">
-        <div className="relative min-w-0 flex-1">
-          {view === "canvas" ? <FlowCanvas focus={focus} reservedWidth={SIDE_PANEL_WIDTH + 224} /> : <Notebook />}
+        <div className="flex min-w-0 flex-1 flex-col">
+          <div className="relative min-h-0 min-w-0 flex-1">
+            {view === "canvas" ? <FlowCanvas focus={focus} reservedWidth={SIDE_PANEL_WIDTH + 224} /> : <Notebook />}
+          </div>
+          {detail && drawerNode && (
+            <div className="h-[min(22rem,45%)] shrink-0 border-t border-line-strong shadow-[0_-2px_6px_rgb(16_24_40/0.06)]">
+              <NodeDrawer key={drawerNode} detail={detail} nodeId={drawerNode} onClose={() => openDrawer(null)} />
+            </div>
+          )}
         </div>
         <aside className="shrink-0 space-y-6 overflow-y-auto border-l border-line bg-surface px-4 py-4" style={{ width: SIDE_PANEL_WIDTH }} aria-label="Pipeline details">
           {selectedNode ? (
-            <NodePanel key={selectedNode.id} nodeId={selectedNode.id} onClose={() => select([])} />
+            <>
+              {detail && drawerNode !== selectedNode.id && detail.nodes.some((n) => n.nodeId === selectedNode.id) && (
+                <button type="button" className="btn btn-sm w-full" onClick={() => openDrawer(selectedNode.id)}>
+                  Show this node in run {detail.run.id.slice(0, 8)}
+                </button>
+              )}
+              <NodePanel key={selectedNode.id} nodeId={selectedNode.id} onClose={() => select([])} />
+            </>
           ) : (
             <>
               {selection.length > 1 && (

@@ -11,14 +11,21 @@ import type { PipelineFile } from "@/server/pipeline";
 import { SeverityIcon } from "@/components/canvas/problems-panel";
 import { fieldProblems, useProblems } from "./problems";
 import { useEditor } from "./store";
+import { CellResult, useCellRun } from "@/components/runs/cell-result";
+import { useRunView } from "@/components/runs/store";
 
 const CodeEditor = dynamic(() => import("./monaco/code-editor"), {
   ssr: false,
   loading: () => <div className="grid h-24 place-items-center rounded-md border border-line text-xs text-muted">Loading editor…</div>,
 });
 
-/** Reserved for running one cell; the runtime is not wired in yet, so it does nothing. */
-export function onRunCell(_nodeId: string): void {}
+/**
+ * Run one cell (Ctrl/⌘+Enter, "Run cell"): the pipeline page registers the
+ * action (save if dirty, start a run, show the node's result under the cell).
+ */
+export function onRunCell(nodeId: string): void {
+  useRunView.getState().runCell?.(nodeId);
+}
 
 function upstreamOf(doc: PipelineFile, nodeId: string) {
   const ids = new Set(doc.edges.filter((e) => e.to === nodeId).map((e) => e.from));
@@ -43,12 +50,19 @@ export function CodeCell({ nodeId, host, height = 180 }: { nodeId: string; host:
       upstreamTypes: Object.fromEntries(list.map((u) => [u.name, u.columns])),
     };
   }, [upstreamKey]);
+  const { cellRun, node: runNode, position } = useCellRun(nodeId);
+  const canRun = useRunView((s) => s.runCell !== null);
   const paramNames = useMemo(() => ["logical_date", "run_id", ...Object.keys(params ?? {})], [params]);
 
   if (!node || (node.kind !== "sql" && node.kind !== "js")) return null;
   const field = node.kind === "sql" ? "sql" : "code";
   const text = node.kind === "sql" ? node.config.sql : node.config.code;
   const problems = fieldProblems(allProblems, doc, nodeId, ["config", field]);
+  // A failed run of this exact text marks the position its error names.
+  const runError =
+    runNode?.state === "failed" && runNode.error && cellRun?.text === text
+      ? { message: runNode.error.message, line: position?.line ?? 1, column: position?.column ?? 1, exact: position !== null }
+      : null;
   const nodeProblems = allProblems.filter((p) => p.nodeId === nodeId && p.code.startsWith("sql_") && !problems.includes(p));
 
   return (
@@ -66,7 +80,8 @@ export function CodeCell({ nodeId, host, height = 180 }: { nodeId: string; host:
         params={paramNames}
         height={height}
         label={`${node.kind === "sql" ? "SQL" : "JavaScript"} of ${node.name}`}
-        onRunCell={() => onRunCell(nodeId)}
+        onRunCell={canRun ? () => onRunCell(nodeId) : undefined}
+        runError={runError}
       />
       {[...problems, ...nodeProblems].length > 0 && (
         <ul className="mt-1.5 space-y-1" aria-label={`Problems of ${node.name}'s ${field}`}>
@@ -81,6 +96,7 @@ export function CodeCell({ nodeId, host, height = 180 }: { nodeId: string; host:
           ))}
         </ul>
       )}
+      <CellResult nodeId={nodeId} compact={host === "panel"} />
     </div>
   );
 }

@@ -36,9 +36,9 @@ export function useSave() {
   const refresh = useCallback(() => queryClient.invalidateQueries({ queryKey: trpc.pipelines.pathKey() }), [queryClient, trpc]);
 
   const send = useCallback(
-    async (document: PipelineFile, baseVersion: number) => {
+    async (document: PipelineFile, baseVersion: number): Promise<boolean> => {
       const { pipelineId, notify, markSaved } = useEditor.getState();
-      if (!pipelineId) return;
+      if (!pipelineId) return false;
       try {
         const saved = await update.mutateAsync({ id: pipelineId, baseVersion, document });
         markSaved(document, saved.version);
@@ -46,11 +46,12 @@ export function useSave() {
         notify(`Saved as version ${saved.version}${errors ? ` (${errors} problem${errors === 1 ? "" : "s"} to fix before it can run)` : ""}.`, "success");
         setConflict(null);
         void refresh();
+        return true;
       } catch (error) {
         if (errorCode(error) === "CONFLICT") {
           const theirs = await client.pipelines.byId.query({ id: pipelineId });
           setConflict({ theirs: theirs.document, theirVersion: conflictVersion(error) ?? theirs.currentVersion, mine: document });
-          return;
+          return false;
         }
         const problems = errorProblems(error);
         notify(
@@ -59,6 +60,7 @@ export function useSave() {
             : `Not saved: ${errorMessage(error)}`,
           "error",
         );
+        return false;
       }
     },
     [client, refresh, update],
@@ -68,6 +70,14 @@ export function useSave() {
     const s = useEditor.getState();
     if (!selectDirty(s) || update.isPending) return;
     void send(s.document, s.baseVersion);
+  }, [send, update.isPending]);
+
+  /** Save when dirty and wait: true when the document is saved (or was already). */
+  const saveNow = useCallback(async (): Promise<boolean> => {
+    const s = useEditor.getState();
+    if (!selectDirty(s)) return true;
+    if (update.isPending) return false;
+    return send(s.document, s.baseVersion);
   }, [send, update.isPending]);
 
   const reload = useCallback(() => {
@@ -88,7 +98,7 @@ export function useSave() {
   const dialog = (
     <ConflictDialog conflict={conflict} busy={update.isPending} onReload={reload} onOverwrite={overwrite} onClose={() => setConflict(null)} />
   );
-  return { save, saving: update.isPending, dialog };
+  return { save, saveNow, saving: update.isPending, dialog };
 }
 
 function ConflictDialog({

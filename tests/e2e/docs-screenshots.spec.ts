@@ -1,6 +1,6 @@
 /**
  * Screenshots for docs/screenshots (list.png, pipeline.png, editor.png,
- * notebook.png), light theme at 1440×900. Runs only with SCREENSHOTS=1 so
+ * notebook.png, run.png), light theme at 1440×900. Runs only with SCREENSHOTS=1 so
  * ordinary test runs leave the committed images alone:
  *   SCREENSHOTS=1 npx playwright test docs-screenshots
  */
@@ -48,4 +48,20 @@ test("list and pipeline pages", async ({ page, request }) => {
   await page.waitForTimeout(1000);
   await page.mouse.move(0, 899);
   await page.screenshot({ path: path.join(OUT, "notebook.png") });
+});
+
+test("a finished daily_sales run with a node's drawer open", async ({ page }) => {
+  test.setTimeout(150_000);
+  await page.goto("/");
+  await page.getByRole("link", { name: "daily_sales", exact: true }).click();
+  await expect(page.locator(".react-flow__node").first()).toBeVisible();
+  await page.getByRole("button", { name: "Run", exact: true }).click();
+  await page.getByRole("dialog", { name: "Run with parameters" }).getByRole("button", { name: "Run", exact: true }).click();
+  await expect(page.getByTestId("run-bar").getByTestId("run-state")).toHaveAttribute("data-state", "success", { timeout: 120_000 });
+  // The first view (upstream end at a readable zoom) keeps the badges legible.
+  await page.locator(".react-flow__node", { has: page.getByTestId("node-store_daily") }).click();
+  await expect(page.getByRole("grid", { name: "Output of store_daily" }).getByRole("gridcell").first()).toBeVisible();
+  await page.waitForTimeout(800);
+  await settle(page);
+  await page.screenshot({ path: path.join(OUT, "run.png") });
 });

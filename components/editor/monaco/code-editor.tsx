@@ -7,7 +7,8 @@
  * SQL: highlighting, completion of upstream names and declared columns,
  * Shift+Alt+F / Format (sql-formatter, PostgreSQL), the server's SQL problems as markers.
  * JS: checked by the TypeScript worker; `Inputs<"this_node">` types the upstream outputs.
- * Ctrl/⌘+Enter calls `onRunCell` (reserved for running the cell).
+ * Ctrl/⌘+Enter and "Run cell" call `onRunCell`; a failed run's error with a
+ * position becomes a marker there (`runError`).
  */
 import Editor, { type OnMount } from "@monaco-editor/react";
 import type * as Monaco from "monaco-editor";
@@ -47,6 +48,8 @@ export interface CodeEditorProps {
   height: number;
   label: string;
   onRunCell?: () => void;
+  /** The error of the cell's last run, when it names a line and column of this text. */
+  runError?: { message: string; line: number; column: number; exact: boolean } | null;
 }
 
 export default function CodeEditor(props: CodeEditorProps) {
@@ -77,6 +80,29 @@ export default function CodeEditor(props: CodeEditorProps) {
     monaco.editor.setModelMarkers(model, "tributary", sqlMarkers(monaco, model, problems));
   }, [editor, language, problems]);
 
+  // The last run's error, at the position it names.
+  const runError = props.runError;
+  useEffect(() => {
+    const model = editor?.getModel();
+    if (!model) return;
+    if (!runError?.exact) {
+      monaco.editor.setModelMarkers(model, "tributary-run", []);
+      return;
+    }
+    const line = Math.min(Math.max(1, runError.line), model.getLineCount());
+    const column = Math.min(Math.max(1, runError.column), model.getLineMaxColumn(line));
+    const word = model.getWordAtPosition({ lineNumber: line, column });
+    monaco.editor.setModelMarkers(model, "tributary-run", [{
+      severity: monaco.MarkerSeverity.Error,
+      message: `Run failed: ${runError.message}`,
+      startLineNumber: line,
+      startColumn: word?.startColumn ?? column,
+      endLineNumber: line,
+      endColumn: word?.endColumn ?? Math.min(column + 1, model.getLineMaxColumn(line)),
+      source: "run",
+    }]);
+  }, [editor, runError?.exact, runError?.line, runError?.column, runError?.message]);
+
   // JS: this node's Inputs type, from its upstream names and declared columns.
   useEffect(() => {
     if (language !== "javascript") return;
@@ -105,14 +131,27 @@ export default function CodeEditor(props: CodeEditorProps) {
   return (
     <div className="overflow-hidden rounded-md border border-line-strong bg-surface" data-testid={`code-${nodeId}`}>
       <div className="flex items-center justify-between gap-2 border-b border-line bg-surface-2 px-2 py-1 text-[11px] text-muted">
-        <span title={language === "sql" ? "Ctrl+Space completes upstream names and columns · Shift+Alt+F formats · Ctrl+Enter is reserved for running the cell" : "Ctrl+Space completes · Inputs<\"name\"> types the upstream rows"}>
+        <span className="min-w-0 truncate" title={language === "sql" ? "Ctrl+Space completes upstream names and columns · Shift+Alt+F formats · Ctrl+Enter runs the cell" : "Ctrl+Space completes · Inputs<\"name\"> types the upstream rows · Ctrl+Enter runs the cell"}>
           {language === "sql" ? "SQL (PostgreSQL)" : "JavaScript (checked)"} · <kbd className="font-sans">Ctrl+Space</kbd> completes
         </span>
-        {language === "sql" && (
-          <button type="button" className="btn btn-ghost btn-sm py-0.5" onClick={format} aria-label={`Format SQL of ${nodeName}`} title="Format (Shift+Alt+F)">
-            Format
-          </button>
-        )}
+        <span className="flex shrink-0 items-center gap-1 whitespace-nowrap">
+          {language === "sql" && (
+            <button type="button" className="btn btn-ghost btn-sm py-0.5" onClick={format} aria-label={`Format SQL of ${nodeName}`} title="Format (Shift+Alt+F)">
+              Format
+            </button>
+          )}
+          {props.onRunCell && (
+            <button
+              type="button"
+              className="btn btn-ghost btn-sm py-0.5 text-accent"
+              onClick={props.onRunCell}
+              aria-label={`Run cell ${nodeName}`}
+              title="Save if needed and run the pipeline; shows this cell's output here (Ctrl+Enter)"
+            >
+              ▶ Run cell
+            </button>
+          )}
+        </span>
       </div>
       <Editor
         height={height}
