@@ -277,6 +277,8 @@ function sqlProblems(
   }
   for (const param of analysis.params) {
     if (params.has(param.name)) continue;
+    // Inside a forEach, the item's columns are bound as :item_<column>.
+    if (typeof node.forEach === "string" && param.name.startsWith("item_")) continue;
     const position = positionOf(sql, param.offset);
     problems.push({
       code: "sql_unknown_param", severity: "error", path, nodeId: node.id, position,

@@ -368,11 +368,7 @@ describe.each(targets.map((t) => t.name))("runtime semantics on %s", (name) => {
     expect(await rt.wh.query(`select n, rs, s from "${second.run.schemaName}".total`)).toEqual([{ n: 3, rs: "a,b,c", s: 30 }]);
   });
 
-  // KNOWN BUG (server/pipeline/validate.ts, not the runtime): validation does not know the
-  // `item_<column>` params a forEach node's SQL gets, so startRun refuses the pipeline with
-  // "uses :item_region, which is not a param of this pipeline". `it.fails` keeps this red-to-green
-  // marker honest: once validation is fixed this test passes and vitest reports it — turn it into `it`.
-  it.fails("binds a forEach item's fields into per-item SQL as :item_<column>", async () => {
+  it("binds a forEach item's fields into per-item SQL as :item_<column>", async () => {
     const doc = pipeline(
       [
         sqlNode("regions", "select * from (values ('a', 1), ('b', 2)) as v(region, k)"),

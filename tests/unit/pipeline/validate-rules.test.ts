@@ -139,3 +139,16 @@ describe("edges and upstream kinds", () => {
     expect(codes(validate(d, { sql }))).toEqual(["unknown_kind"]);
   });
 });
+
+describe("forEach item params", () => {
+  it("allows :item_<column> in the SQL of a forEach node, and only there", () => {
+    const d = doc((d) => {
+      d.nodes.push({ id: "r", kind: "sql", name: "regions", config: { sql: "select distinct store_id from store_daily" } });
+      d.nodes.push({ id: "p", kind: "sql", name: "per_store", forEach: "regions", config: { sql: "select * from store_daily where store_id = :item_store_id" } });
+      d.nodes.push({ id: "q", kind: "sql", name: "not_mapped", config: { sql: "select :item_store_id as x from store_daily" } });
+      d.edges.push({ from: "n2", to: "r" }, { from: "r", to: "p" }, { from: "n2", to: "p" }, { from: "n2", to: "q" });
+    });
+    const problems = validate(d, { sql });
+    expect(problems.map((p) => [p.code, p.nodeId])).toEqual([["sql_unknown_param", "q"]]);
+  });
+});
