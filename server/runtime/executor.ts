@@ -139,15 +139,16 @@ export async function publishNode(deps: Pick<ExecutorDeps, "db" | "wh">, task: C
 /**
  * Make every successful output of a run readable by node name, from the app
  * database's truth (what readers outside a task call first: query --run, previews).
- * Returns the published node names.
+ * With `only`, just that node. Returns the published node names.
  */
-export async function publishRunOutputs(deps: Pick<ExecutorDeps, "db" | "wh">, run: RunRow): Promise<string[]> {
+export async function publishRunOutputs(deps: Pick<ExecutorDeps, "db" | "wh">, run: RunRow, only?: string): Promise<string[]> {
   const plan = await planOfRun(deps.db, run);
-  const rows = await latestTasks(deps.db, run.id);
+  const wanted = only ? [...plan.nodes.values()].filter((p) => p.node.name === only).map((p) => p.node.id) : undefined;
+  const rows = await latestTasks(deps.db, run.id, wanted);
   await ensureRunSchema(deps.wh, run.schemaName);
   const names: string[] = [];
   for (const pn of plan.nodes.values()) {
-    if (!TABLE_PRODUCING_KINDS.has(pn.node.kind)) continue;
+    if (!TABLE_PRODUCING_KINDS.has(pn.node.kind) || (only && pn.node.name !== only)) continue;
     const mine = rows.filter((r) => r.nodeId === pn.node.id);
     if (nodeStateOf(mine) !== "success") continue;
     await publishOutput(deps.wh, run.schemaName, pn.node.name, outputTables(mine));

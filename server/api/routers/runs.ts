@@ -132,7 +132,7 @@ export const runsRouter = router({
     .query(async ({ ctx, input }) => {
       const { wh } = runtimeOf(ctx);
       const run = await getRunRow(ctx.db, input.runId);
-      const published = await publishRunOutputs({ db: ctx.db, wh }, run);
+      const published = await publishRunOutputs({ db: ctx.db, wh }, run, input.node);
       if (!published.includes(input.node)) {
         throw new TRPCError({ code: "NOT_FOUND", message: `node '${input.node}' has no output in run ${run.id} (it has not succeeded, or it produces no table)` });
       }
