@@ -265,10 +265,13 @@ export async function promoteRuns(db: Db, pipelineId: string, maxActiveRuns: num
  * becomes skipped or upstream_failed, and its own downstream is looked at in turn.
  * When every node is terminal, the run ends with its outcome.
  */
-export async function advance(db: Db, run: RunRow, plan: Plan, changed: readonly string[] | "all"): Promise<void> {
-  if (run.state !== "running") return;
+export async function advance(db: Db, run: RunRow, plan: Plan, changed: readonly string[] | "all", pending: RunEvent[] = []): Promise<void> {
+  if (run.state !== "running") {
+    await appendEvents(db, pending);
+    return;
+  }
   let candidates = new Set<string>(changed === "all" ? plan.nodes.keys() : changed.flatMap((id) => plan.nodes.get(id)?.downstream ?? []));
-  const events: RunEvent[] = [];
+  const events: RunEvent[] = [...pending];
   const queue: string[] = [];
   const finalize: { ids: string[]; state: "skipped" | "upstream_failed" }[] = [];
   const known = new Map<string, TaskState>();
@@ -329,14 +332,13 @@ export async function advance(db: Db, run: RunRow, plan: Plan, changed: readonly
 
 /** End the run when every node is terminal: success, failed or canceled by its nodes' states. */
 async function finishRunIfDone(db: Db, run: RunRow, plan: Plan): Promise<void> {
-  const [open] = await rowsOf<{ n: number }>(
+  // Only a newest attempt can be unfinished (an older one ended before the next was made).
+  const [open] = await rowsOf<{ open: boolean }>(
     db,
-    sql`select count(*)::int as n from (
-          select distinct on (node_id, map_index) state from task_runs where run_id = ${run.id}
-          order by node_id, map_index, attempt desc) t
-        where state not in ('success', 'failed', 'upstream_failed', 'skipped', 'canceled')`,
+    sql`select exists (select 1 from task_runs where run_id = ${run.id}
+          and state not in ('success', 'failed', 'upstream_failed', 'skipped', 'canceled')) as open`,
   );
-  if (open && open.n > 0) return;
+  if (open?.open) return;
   const rows = groupByNode(await latestTasks(db, run.id));
   const outcome = runOutcome([...plan.nodes.keys()].map((id) => nodeStateOf(rows.get(id) ?? [])));
   if (!outcome) return;
@@ -361,46 +363,84 @@ export interface ClaimedTask extends TaskRow {
  * and the fencing token is bumped.
  */
 export async function claimTask(db: Db, workerId: string, leaseSeconds: number, excludePools: readonly string[] = []): Promise<ClaimedTask | null> {
-  for (let attempt = 0; attempt < 4; attempt++) {
-    const excluded = [...excludePools];
-    const result = await db.transaction(async (tx) => {
-      const t = tx as unknown as Db;
-      const notPools = excluded.length ? sql`and c.pool not in (${sql.join(excluded.map((p) => sql`${p}`), sql`, `)})` : sql``;
-      const [claimed] = await rowsOf<TaskRow>(
-        t,
-        sql`update task_runs set state = 'running', worker_id = ${workerId}, lease_token = lease_token + 1,
-              lease_until = now() + make_interval(secs => ${leaseSeconds}), started_at = now()
-            where id = (
-              select c.id from task_runs c join runs r on r.id = c.run_id
-              where c.state in ('queued', 'up_for_retry') and (c.ready_at is null or c.ready_at <= now()) and r.state = 'running' ${notPools}
-              order by c.priority desc, c.created_at, c.id
-              limit 1 for update of c skip locked)
-            returning ${TASK_COLUMNS}`,
-      );
-      if (!claimed) return { task: null };
-      const [limit] = await rowsOf<{ slots: number }>(t, sql`select slots from pools where name = ${claimed.pool}`);
-      if (limit) {
-        await t.execute(sql`select pg_advisory_xact_lock(hashtext(${"tributary.pool." + claimed.pool}))`);
-        const [{ n } = { n: 0 }] = await rowsOf<{ n: number }>(t, sql`select count(*)::int as n from task_runs where pool = ${claimed.pool} and state = 'running'`);
-        if (n > limit.slots) return { full: claimed.pool };
+  const pooled = await hasPools(db);
+  const excluded = [...excludePools];
+  for (let attempt = 0; attempt < 8; attempt++) {
+    const notPools = excluded.length ? sql`and c.pool not in (${sql.join(excluded.map((p) => sql`${p}`), sql`, `)})` : sql``;
+    // One statement: claim the row, log TASK_STARTED, return the task.
+    const claim = sql`
+      with claimed as (
+        update task_runs set state = 'running', worker_id = ${workerId}, lease_token = lease_token + 1,
+          lease_until = now() + make_interval(secs => ${leaseSeconds}), started_at = now()
+        where id = (
+          select c.id from task_runs c join runs r on r.id = c.run_id
+          where c.state in ('queued', 'up_for_retry') and (c.ready_at is null or c.ready_at <= now()) and r.state = 'running' ${notPools}
+          order by c.priority desc, c.created_at, c.id
+          limit 1 for update of c skip locked)
+        returning ${TASK_COLUMNS}),
+      started as (
+        insert into run_events (run_id, task_run_id, type, payload)
+        select "runId", id, 'TASK_STARTED', jsonb_build_object('node', "nodeId", 'attempt', attempt, 'mapIndex', "mapIndex", 'worker', ${workerId}::text)
+        from claimed)
+      select * from claimed`;
+    let claimed: TaskRow | undefined;
+    if (!pooled) {
+      [claimed] = await rowsOf<TaskRow>(db, claim);
+    } else {
+      try {
+        claimed = await db.transaction(async (tx) => {
+          const t = tx as unknown as Db;
+          const [row] = await rowsOf<TaskRow>(t, claim);
+          if (!row) return undefined;
+          const [limit] = await rowsOf<{ slots: number }>(t, sql`select slots from pools where name = ${row.pool}`);
+          if (limit) {
+            // Claims of one pool serialize here, so concurrent workers never overfill it.
+            await t.execute(sql`select pg_advisory_xact_lock(hashtext(${"tributary.pool." + row.pool}))`);
+            const [{ n } = { n: 0 }] = await rowsOf<{ n: number }>(t, sql`select count(*)::int as n from task_runs where pool = ${row.pool} and state = 'running'`);
+            if (n > limit.slots) throw new PoolFull(row.pool); // rolls the claim back
+          }
+          return row;
+        });
+      } catch (error) {
+        if (!(error instanceof PoolFull)) throw error;
+        excluded.push(error.pool);
+        continue;
       }
-      await appendEvents(t, [{ runId: claimed.runId, taskRunId: claimed.id, type: "TASK_STARTED", payload: { node: claimed.nodeId, attempt: claimed.attempt, mapIndex: claimed.mapIndex, worker: workerId } }]);
-      return { task: taskRow(claimed) };
-    }).catch((error: unknown) => {
-      throw error;
-    });
-    if ("full" in result && result.full) {
-      // The transaction above committed the claim; give the slot back.
-      await db.execute(sql`update task_runs set state = 'queued', worker_id = null, lease_until = null, started_at = null
-                           where state = 'running' and pool = ${result.full} and worker_id = ${workerId}
-                           and id = (select id from task_runs where pool = ${result.full} and state = 'running' and worker_id = ${workerId} order by started_at desc limit 1)`);
-      excludePools = [...excludePools, result.full];
-      continue;
     }
-    if (!result.task) return null;
-    return { ...result.task, run: await getRunRow(db, result.task.runId) };
+    if (!claimed) return null;
+    const task = taskRow(claimed);
+    return { ...task, run: await cachedRunRow(db, task.runId) };
   }
   return null;
+}
+
+class PoolFull extends Error {
+  constructor(readonly pool: string) {
+    super(`pool ${pool} is full`);
+  }
+}
+
+const poolsKnown = new WeakMap<Db, { at: number; any: boolean }>();
+
+/** Whether any pool has a slot limit (checked at most every 5 s): without pools a claim is one statement. */
+async function hasPools(db: Db): Promise<boolean> {
+  const known = poolsKnown.get(db);
+  if (known && Date.now() - known.at < 5000) return known.any;
+  const [row] = await rowsOf<{ any: boolean }>(db, sql`select exists (select 1 from pools) as any`);
+  poolsKnown.set(db, { at: Date.now(), any: !!row?.any });
+  return !!row?.any;
+}
+
+const runCache = new Map<string, RunRow>();
+
+/** A run's row for a task being executed: only its immutable parts are read (state is asked fresh where it matters). */
+async function cachedRunRow(db: Db, runId: string): Promise<RunRow> {
+  const hit = runCache.get(runId);
+  if (hit) return hit;
+  const run = await getRunRow(db, runId);
+  if (runCache.size > 1000) runCache.clear();
+  runCache.set(runId, run);
+  return run;
 }
 
 export type HeartbeatAnswer = "ok" | "lost" | "canceled";
@@ -433,9 +473,10 @@ export interface TaskOutcome {
  * queue what this unblocks. A stale holder gets LeaseLostError and its result is dropped.
  */
 export async function completeTask(db: Db, task: ClaimedTask, outcome: TaskOutcome): Promise<void> {
-  await db.transaction(async (tx) => {
+  const ended = await db.transaction(async (tx) => {
     const t = tx as unknown as Db;
-    await t.execute(sql`select id from runs where id = ${task.runId} for update`);
+    // Completions of one run serialize on its row, so `advance` sees a consistent picture.
+    const [locked] = await rowsOf<RunRow>(t, sql`select ${RUN_COLUMNS} from runs where id = ${task.runId} for update`);
     const done = await rowsOf<{ id: string }>(
       t,
       sql`update task_runs set state = 'success', finished_at = now(), rows = ${outcome.rows ?? null},
@@ -456,11 +497,12 @@ export async function completeTask(db: Db, task: ClaimedTask, outcome: TaskOutco
       }
       events.push({ runId: task.runId, taskRunId: task.id, type: "TASK_EXPANDED", payload: { node: task.nodeId, items: outcome.items.length } });
     }
-    await appendEvents(t, events);
-    const run = await getRunRow(t, task.runId);
-    await advance(t, run, await planOfRun(t, run), await settledNodes(t, task, outcome));
+    const run = runRow(locked!);
+    await advance(t, run, await planOfRun(t, run), await settledNodes(t, task, outcome), events);
+    const [after] = await rowsOf<{ state: RunState }>(t, sql`select state from runs where id = ${task.runId}`);
+    return after && TERMINAL_RUN_STATES.has(after.state);
   });
-  await afterRunChange(db, task.run);
+  if (ended) await afterRunChange(db, task.run);
 }
 
 /** The node ids whose state may have settled with this task (an item settles its node only when it is the last). */

@@ -43,10 +43,11 @@ export type NodeRunner = (ctx: NodeContext) => Promise<TaskOutcome>;
 /** `set local` statements every SQL a cell runs starts with: its schema first, its timeout, its role. */
 export function cellSetup(ctx: NodeContext, role = true): string[] {
   const ms = Math.max(1, Math.round(ctx.settings.timeoutSeconds * 1000));
+  // One round trip: set_config(…, true) is SET LOCAL.
+  const schema = ctx.schema.replace(/'/g, "''").replace(/"/g, '""');
   return [
-    `set local search_path = "${ctx.schema}", public`,
-    `set local statement_timeout = ${ms}`,
-    ...(role ? [`set local role tributary_cell`] : []),
+    `select set_config('search_path', '"${schema}", public', true), set_config('statement_timeout', '${ms}', true)` +
+      (role ? `, set_config('role', 'tributary_cell', true)` : ""),
   ];
 }
 
