@@ -57,11 +57,14 @@ export async function ensureRunSchema(wh: Warehouse, schema: string): Promise<vo
       await tx.query(`revoke all on schema tributary_runtime from public`);
       await tx.query(`create or replace function ${CELL_EXEC}(stmt text, args jsonb, returns_rows boolean)
          returns setof jsonb language plpgsql security definer as $fn$
+         declare n bigint;
          begin
            if returns_rows then
              return query execute 'select to_jsonb(r) from (' || stmt || E'\n) r' using args;
            else
              execute stmt using args;
+             get diagnostics n = row_count;
+             return next jsonb_build_object('rows', n);
            end if;
          end
          $fn$`);
@@ -71,12 +74,15 @@ export async function ensureRunSchema(wh: Warehouse, schema: string): Promise<vo
     });
     prepared.set(wh, (done = new Set()));
   }
-  await wh.transaction(async (tx) => {
-    await tx.query(`select pg_advisory_xact_lock(hashtext($1))`, [`tributary.schema.${schema}`]);
-    await tx.query(`create schema if not exists ${ident(schema)}`);
-    await tx.query(`grant usage, create on schema ${ident(schema)} to ${CELL_ROLE}`);
-    await tx.query(`alter default privileges in schema ${ident(schema)} grant select on tables to ${CELL_ROLE}`);
-  });
+  // One statement (a DO block is one transaction), so one round trip.
+  await wh.query(
+    `do $do$ begin
+       perform pg_advisory_xact_lock(hashtext($k$tributary.schema.${schema}$k$));
+       execute $s$create schema if not exists ${ident(schema)}$s$;
+       execute $s$grant usage, create on schema ${ident(schema)} to ${CELL_ROLE}$s$;
+       execute $s$alter default privileges in schema ${ident(schema)} grant select on tables to ${CELL_ROLE}$s$;
+     end $do$`,
+  );
   done.add(schema);
 }
 
@@ -93,12 +99,16 @@ export async function publishOutput(wh: Warehouse, schema: string, nodeName: str
   const body = tables.length
     ? tables.map((t) => `select * from ${qualified(schema, t)}`).join(" union all ")
     : "select null::text as empty where false";
-  await wh.transaction(async (tx) => {
-    await tx.query(`select pg_advisory_xact_lock(hashtext($1))`, [`tributary.view.${schema}.${nodeName}`]);
-    await tx.query(`drop view if exists ${view}`);
-    await tx.query(`create view ${view} as ${body}`);
-    await tx.query(`grant select on ${view} to ${CELL_ROLE}`);
-  });
+  // One statement (a DO block is one transaction): names are validated identifiers, so the
+  // dollar-quoted literals cannot be broken out of.
+  await wh.query(
+    `do $do$ begin
+       perform pg_advisory_xact_lock(hashtext($k$tributary.view.${schema}.${nodeName}$k$));
+       execute $s$drop view if exists ${view}$s$;
+       execute $s$create view ${view} as ${body}$s$;
+       execute $s$grant select on ${view} to ${CELL_ROLE}$s$;
+     end $do$`,
+  );
   mine.set(key, tablesKey);
 }
 

@@ -7,11 +7,12 @@ export const runSql: NodeRunner = async (ctx) => {
   if (ctx.node.kind !== "sql") throw new Error("not a sql node");
   const prepared = prepareCellSelect(ctx, ctx.node.config.sql, `node '${ctx.node.name}'`);
   const out = qualified(ctx.schema, ctx.outputTable);
+  let result: Record<string, unknown>[];
   try {
-    await runCellSql(ctx, prepared, out);
+    result = await runCellSql(ctx, prepared, out);
   } catch (error) {
     throw sqlFailure(ctx, error, ctx.node.config.sql, prepared.text);
   }
-  const [count] = await ctx.wh.query<{ n: number }>(`select count(*)::int as n from ${out}`);
-  return { rows: count?.n ?? 0, outputTable: ctx.outputTable };
+  // The wrapper reports the rows CREATE TABLE AS wrote.
+  return { rows: Number(result[0]?.rows ?? 0), outputTable: ctx.outputTable };
 };
