@@ -4,9 +4,10 @@
  * asserted in tests.
  *
  *   npm run bench                      # PGlite, plus Postgres when BENCH_DATABASE_URL or TEST_DATABASE_URL is set
- *   npm run bench -- --only validate   # one group: validate, save, chain, parallel, rows, workers
+ *   npm run bench -- --only validate   # one group: validate, save, chain, parallel, rows, workers, ui
  *   npm run bench -- --only rows --rows 100000
  */
+import { spawnSync } from "node:child_process";
 import { fetchRequestHandler } from "@trpc/server/adapters/fetch";
 import postgres from "postgres";
 import { openDatabase, type DatabaseHandle } from "@/db/client";
@@ -121,6 +122,27 @@ async function openBenchPostgres(url: string) {
   };
 }
 
+/**
+ * The editor's numbers, measured in headless Chromium by Playwright specs that log
+ * one JSON line each ({"bench": …}): canvas ready / drag fps / key-to-paint with
+ * 1,000 nodes, and the first page of a 100,000-row preview.
+ */
+function browserBench(): unknown[] {
+  const res = spawnSync(process.execPath, ["node_modules/@playwright/test/cli.js", "test", "tests/e2e/editor-perf.spec.ts", "tests/e2e/runs.spec.ts", "-g", "perf|preview", "--reporter=line"], {
+    encoding: "utf8",
+    env: { ...process.env },
+    maxBuffer: 64 * 1024 * 1024,
+  });
+  const lines = `${res.stdout}\n${res.stderr}`.split("\n").map((l) => l.trim()).filter((l) => l.startsWith('{"bench"'));
+  const found = lines.map((l) => JSON.parse(l) as Record<string, unknown>);
+  if (found.length === 0) return [{ name: "browser", error: `no measurements (playwright exit ${res.status}): ${res.stderr.slice(-500)}` }];
+  return found.map((f) => ({
+    name: `ui_${String(f.bench)}`,
+    ...f,
+    targets: f.bench === "editor" ? { interactiveMs: 1500, dragFps: 50, keyToPaintMs: 50 } : { firstPageMs: "no target; shown for reference" },
+  }));
+}
+
 function arg(name: string): string | undefined {
   return process.argv.includes(name) ? process.argv[process.argv.indexOf(name) + 1] : undefined;
 }
@@ -160,6 +182,7 @@ async function main() {
     if (!only || only === "rows") results.push(await benchRows(target, sql, rowsCount));
     if (!only || only === "workers") results.push(await benchWorkers(target, sql, Number(arg("--tasks") ?? 5000)));
   }
+  if (!only || only === "ui") results.push(...browserBench());
   const report = {
     at: new Date().toISOString(),
     node: process.version,
