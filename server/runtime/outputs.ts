@@ -100,12 +100,18 @@ export async function publishOutput(wh: Warehouse, schema: string, nodeName: str
     ? tables.map((t) => `select * from ${qualified(schema, t)}`).join(" union all ")
     : "select null::text as empty where false";
   // One statement (a DO block is one transaction): names are validated identifiers, so the
-  // dollar-quoted literals cannot be broken out of.
+  // dollar-quoted literals cannot be broken out of. CREATE OR REPLACE keeps the view's oid,
+  // so a reader that resolved the name a moment ago is not left holding a dropped view;
+  // only when the columns changed (a rerun with other SQL) is the view dropped and made anew.
   await wh.query(
     `do $do$ begin
        perform pg_advisory_xact_lock(hashtext($k$tributary.view.${schema}.${nodeName}$k$));
-       execute $s$drop view if exists ${view}$s$;
-       execute $s$create view ${view} as ${body}$s$;
+       begin
+         execute $s$create or replace view ${view} as ${body}$s$;
+       exception when others then
+         execute $s$drop view if exists ${view}$s$;
+         execute $s$create view ${view} as ${body}$s$;
+       end;
        execute $s$grant select on ${view} to ${CELL_ROLE}$s$;
      end $do$`,
   );

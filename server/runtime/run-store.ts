@@ -241,7 +241,7 @@ export async function promoteRuns(db: Db, pipelineId: string, maxActiveRuns: num
     const queued = await rowsOf<RunRow>(
       t,
       sql`select ${RUN_COLUMNS} from runs where pipeline_id = ${pipelineId} and state = 'queued'
-          order by draft desc, created_at for update skip locked`,
+          order by draft desc, created_at for no key update skip locked`,
     );
     let free = maxActiveRuns - running;
     for (const raw of queued) {
@@ -476,7 +476,9 @@ export async function completeTask(db: Db, task: ClaimedTask, outcome: TaskOutco
   const ended = await db.transaction(async (tx) => {
     const t = tx as unknown as Db;
     // Completions of one run serialize on its row, so `advance` sees a consistent picture.
-    const [locked] = await rowsOf<RunRow>(t, sql`select ${RUN_COLUMNS} from runs where id = ${task.runId} for update`);
+    // NO KEY UPDATE: it must not block the foreign-key checks of concurrent event inserts
+    // (claims log TASK_STARTED), which FOR UPDATE would, and deadlock.
+    const [locked] = await rowsOf<RunRow>(t, sql`select ${RUN_COLUMNS} from runs where id = ${task.runId} for no key update`);
     const done = await rowsOf<{ id: string }>(
       t,
       sql`update task_runs set state = 'success', finished_at = now(), rows = ${outcome.rows ?? null},
@@ -521,7 +523,7 @@ async function settledNodes(db: Db, task: TaskRow, outcome: TaskOutcome): Promis
 export async function failTask(db: Db, task: ClaimedTask, failure: TaskFailure, opts: { leaseLost?: boolean; canceled?: boolean } = {}): Promise<{ retrying: boolean }> {
   const retrying = await db.transaction(async (tx) => {
     const t = tx as unknown as Db;
-    await t.execute(sql`select id from runs where id = ${task.runId} for update`);
+    await t.execute(sql`select id from runs where id = ${task.runId} for no key update`);
     const plan = await planOfRun(t, task.run);
     const settings = plan.nodes.get(task.nodeId)!.settings;
     const error = { message: failure.message, kind: failure.kind, retryable: failure.retryable, ...failure.details };
@@ -605,7 +607,7 @@ export async function reapLapsedLeases(db: Db): Promise<number> {
 export async function cancelRun(db: Db, runId: string): Promise<RunRow> {
   await db.transaction(async (tx) => {
     const t = tx as unknown as Db;
-    const [run] = await rowsOf<{ state: RunState }>(t, sql`select state from runs where id = ${runId} for update`);
+    const [run] = await rowsOf<{ state: RunState }>(t, sql`select state from runs where id = ${runId} for no key update`);
     if (!run) throw new NotFoundError(`no run with id ${runId}`);
     if (TERMINAL_RUN_STATES.has(run.state)) return;
     await t.execute(sql`update runs set state = 'canceled', finished_at = now() where id = ${runId}`);
@@ -632,7 +634,7 @@ export async function cancelRun(db: Db, runId: string): Promise<RunRow> {
 async function reopen(db: Db, runId: string, pick: (plan: Plan, rows: Map<string, TaskRow[]>) => { nodes: string[]; items: TaskRow[] }): Promise<RunRow> {
   await db.transaction(async (tx) => {
     const t = tx as unknown as Db;
-    const [locked] = await rowsOf<{ state: RunState }>(t, sql`select state from runs where id = ${runId} for update`);
+    const [locked] = await rowsOf<{ state: RunState }>(t, sql`select state from runs where id = ${runId} for no key update`);
     if (!locked) throw new NotFoundError(`no run with id ${runId}`);
     if (!TERMINAL_RUN_STATES.has(locked.state)) throw new ValidationError([{ code: "schema", severity: "error", path: ["run"], message: `run ${runId} is ${locked.state}; only a finished run can be retried or rerun` }]);
     const run = await getRunRow(t, runId);

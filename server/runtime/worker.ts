@@ -30,6 +30,19 @@ export interface TaskReport {
   ms: number;
 }
 
+/** Deadlocks and serialization failures are the database asking to try again: do, a few times. */
+async function withDbRetry<T>(fn: () => Promise<T>): Promise<T> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await fn();
+    } catch (error) {
+      const code = (error as { code?: string; cause?: { code?: string } }).code ?? (error as { cause?: { code?: string } }).cause?.code;
+      if (attempt >= 5 || (code !== "40P01" && code !== "40001")) throw error;
+      await new Promise((r) => setTimeout(r, 10 * attempt + Math.random() * 20));
+    }
+  }
+}
+
 export class Worker {
   readonly id: string;
   private readonly concurrency: number;
@@ -142,7 +155,7 @@ export class Worker {
       const outcome = await executeTask(deps, task, cancel.signal);
       clearInterval(beat);
       await this.saveLogs(task, logs);
-      await completeTask(this.deps.db, task, outcome);
+      await withDbRetry(() => completeTask(this.deps.db, task, outcome));
       report({ state: "success", rows: outcome.rows });
     } catch (error) {
       clearInterval(beat);
@@ -155,7 +168,7 @@ export class Worker {
       logs.push({ level: "error", message: failure.message });
       await this.saveLogs(task, logs).catch(() => {});
       try {
-        const { retrying } = await failTask(this.deps.db, task, failure, { canceled });
+        const { retrying } = await withDbRetry(() => failTask(this.deps.db, task, failure, { canceled }));
         report({ state: canceled ? "canceled" : retrying ? "retrying" : "failed", error: failure.message });
       } catch (inner) {
         if (inner instanceof LeaseLostError) report({ state: canceled ? "canceled" : "lost", error: failure.message });

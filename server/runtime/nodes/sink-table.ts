@@ -23,6 +23,9 @@ export const runTableSink: NodeRunner = async (ctx) => {
       [input],
     )
   ).map((c) => c.name);
+  if (columns.length === 0) {
+    throw new TaskFailure(`node '${ctx.node.name}': could not read the columns of '${source.name}'`, true, "sink");
+  }
   const cols = columns.map(ident).join(", ");
   const [{ n: inputRows } = { n: 0 }] = await ctx.wh.query<{ n: number }>(`select count(*)::int as n from ${input}`);
 
