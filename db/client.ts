@@ -85,22 +85,8 @@ export async function openConnection(opts: { url?: string; dir?: string }): Prom
     };
   }
   const dir = opts.dir ?? path.join(defaultDataDir(), "app");
-  const { PGlite } = await import("@electric-sql/pglite");
   const { drizzle } = await import("drizzle-orm/pglite");
-  const inMemory = dir.startsWith("memory://");
-  let release = () => {};
-  if (!inMemory) {
-    fs.mkdirSync(dir, { recursive: true });
-    release = acquireDataDirLock(dir);
-  }
-  let client: InstanceType<typeof PGlite>;
-  try {
-    client = new PGlite(inMemory ? undefined : dir);
-    await client.waitReady;
-  } catch (error) {
-    release();
-    throw new Error(`cannot open the embedded database in ${dir}: ${(error as Error).message}`);
-  }
+  const { pg: client, release } = await openLockedPglite(dir, "database");
   return {
     driver: "pglite",
     location: dir,
@@ -114,6 +100,29 @@ export async function openConnection(opts: { url?: string; dir?: string }): Prom
     },
     drizzle: () => drizzle(client, { schema }) as unknown as Db,
   };
+}
+
+/**
+ * Open PGlite in `dir` (or in memory for `memory://…`) for this process only:
+ * the folder is created, the lock beside it taken (a second process is refused
+ * naming the holder), and released again if opening fails.
+ */
+export async function openLockedPglite(dir: string, what: string, options: { parsers?: Record<number, (x: string) => unknown> } = {}) {
+  const { PGlite } = await import("@electric-sql/pglite");
+  const inMemory = dir.startsWith("memory://");
+  let release = () => {};
+  if (!inMemory) {
+    fs.mkdirSync(dir, { recursive: true });
+    release = acquireDataDirLock(dir);
+  }
+  try {
+    const pg = new PGlite(inMemory ? undefined : dir, options);
+    await pg.waitReady;
+    return { pg, release };
+  } catch (error) {
+    release();
+    throw new Error(`cannot open the embedded ${what} in ${dir}: ${(error as Error).message}`);
+  }
 }
 
 /** Open the app database and bring its schema up to date. */

@@ -4,10 +4,8 @@
  * runtime needs: a transaction on one connection, bulk loading with COPY, and
  * cancelling a running statement.
  */
-import fs from "node:fs";
 import path from "node:path";
-import { acquireDataDirLock } from "./data-dir-lock";
-import { defaultDataDir, redactUrl } from "./client";
+import { defaultDataDir, openLockedPglite, redactUrl } from "./client";
 
 export type Row = Record<string, unknown>;
 
@@ -36,20 +34,7 @@ export function ident(name: string): string {
 }
 
 async function openPglite(dir: string): Promise<Warehouse> {
-  const { PGlite } = await import("@electric-sql/pglite");
-  const inMemory = dir.startsWith("memory://");
-  let release = () => {};
-  if (!inMemory) {
-    fs.mkdirSync(dir, { recursive: true });
-    release = acquireDataDirLock(dir);
-  }
-  const pg = new PGlite(inMemory ? undefined : dir, { parsers: { 20: Number } });
-  try {
-    await pg.waitReady;
-  } catch (error) {
-    release();
-    throw new Error(`cannot open the embedded warehouse in ${dir}: ${(error as Error).message}`);
-  }
+  const { pg, release } = await openLockedPglite(dir, "warehouse", { parsers: { 20: Number } });
   const query = async <T,>(text: string, params: unknown[] = []) => (await pg.query<T>(text, params)).rows;
   return {
     driver: "pglite",

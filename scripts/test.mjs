@@ -36,24 +36,20 @@ let failed = 0;
 stage("lint", bin("eslint"), ["--max-warnings", "0", "."]);
 stage("typecheck", bin("tsc"), ["--noEmit", "-p", "."]);
 
-const vitestJson = path.join(tmp, "vitest.json");
-if (stage("vitest", bin("vitest"), ["run", "--reporter=default", "--reporter=json", `--outputFile.json=${vitestJson}`]) !== null) {
-  const report = readJson(vitestJson);
+/** A Vitest stage whose JSON report adds to the counts. */
+function vitestStage(name, extraArgs) {
+  const json = path.join(tmp, `${name}.json`);
+  if (stage(name, bin("vitest"), ["run", ...extraArgs, "--reporter=default", "--reporter=json", `--outputFile.json=${json}`]) === null) return;
+  const report = readJson(json);
   if (report) {
     passed += report.numPassedTests;
     failed += report.numFailedTests;
   } else failed += 1;
 }
 
+vitestStage("vitest", []);
 // Restarts the shared Postgres server, so it runs alone, after the other database tests.
-const restartJson = path.join(tmp, "restart.json");
-if (stage("restart", bin("vitest"), ["run", "--config", "vitest.serial.config.ts", "--reporter=default", "--reporter=json", `--outputFile.json=${restartJson}`]) !== null) {
-  const report = readJson(restartJson);
-  if (report) {
-    passed += report.numPassedTests;
-    failed += report.numFailedTests;
-  } else failed += 1;
-}
+vitestStage("restart", ["--config", "vitest.serial.config.ts"]);
 
 const pwJson = path.join(tmp, "playwright.json");
 if (stage("e2e", bin("playwright"), ["test", "--reporter=list,json"], { PLAYWRIGHT_JSON_OUTPUT_NAME: pwJson }) !== null) {

@@ -2,20 +2,15 @@
 /** The pipelines as a table: one row each, the name opens the pipeline. */
 import Link from "next/link";
 import { useRouter } from "next/navigation";
+import type { inferRouterOutputs } from "@trpc/server";
+import type { AppRouter } from "@/server/api/root";
 import { DeleteButton } from "./delete-dialog";
 import { ExportButton } from "./export-button";
 import { fullTime, plural, timeAgo } from "./format";
 import { RenameButton } from "./rename-dialog";
 
-export interface PipelineRow {
-  id: string;
-  name: string;
-  description: string;
-  currentVersion: number;
-  nodeCount: number;
-  errorCount: number;
-  updatedAt: string;
-}
+/** A row of `pipelines.list`, typed from the router (never re-declared). */
+export type PipelineRow = inferRouterOutputs<AppRouter>["pipelines"]["list"][number];
 
 export function PipelineTable({ pipelines }: { pipelines: PipelineRow[] }) {
   const router = useRouter();

@@ -43,29 +43,16 @@ export async function createTempDatabase(prefix: string): Promise<{ url: string;
   };
 }
 
-/** A throwaway database on the server of TEST_DATABASE_URL; dropped on close. */
+/** A throwaway database on the server of TEST_DATABASE_URL, migrated; dropped on close. */
 export async function openTempPostgres(prefix = "tributary_test"): Promise<DatabaseHandle & { url: string }> {
-  const admin = postgres(url!, { max: 1, onnotice: () => {} });
-  const name = `${prefix}_${process.pid}_${Math.random().toString(36).slice(2, 8)}`;
-  try {
-    await admin.unsafe(`create database ${name}`);
-  } finally {
-    await admin.end({ timeout: 5 });
-  }
-  const dbUrl = new URL(url!);
-  dbUrl.pathname = `/${name}`;
-  const handle = await openDatabase({ url: dbUrl.toString() });
+  const temp = await createTempDatabase(prefix);
+  const handle = await openDatabase({ url: temp.url });
   return {
     ...handle,
-    url: dbUrl.toString(),
+    url: temp.url,
     close: async () => {
       await handle.close();
-      const again = postgres(url!, { max: 1, onnotice: () => {} });
-      try {
-        await again.unsafe(`drop database if exists ${name} with (force)`);
-      } finally {
-        await again.end({ timeout: 5 });
-      }
+      await temp.drop();
     },
   };
 }
