@@ -13,7 +13,7 @@ import { ident } from "@/db/warehouse";
 import { formatProblem, isError, parsePipelineText } from "@/server/pipeline";
 import { publishRunOutputs } from "@/server/runtime/executor";
 import {
-  allAttempts, cancelRun, getRunRow, latestTasks, planOfRun, retryFailed, startRun, type RunRow,
+  allAttempts, cancelRun, getRunRow, latestTasks, nodeStateOf, planOfRun, retryFailed, startRun, type RunRow,
 } from "@/server/runtime/run-store";
 import { openRuntimeService, type RuntimeService } from "@/server/runtime/service";
 import { TERMINAL_RUN_STATES } from "@/server/runtime/states";
@@ -64,10 +64,7 @@ export async function summarize(rt: RuntimeService, run: RunRow): Promise<RunSum
     const mine = attempts.filter((t) => t.nodeId === pn.node.id);
     const items = latest.filter((t) => t.nodeId === pn.node.id && t.mapIndex >= 0 && t.mapIndex < (own?.result?.items ?? 0));
     const failedItem = items.find((t) => t.state === "failed");
-    const itemStates = items.map((t) => t.state);
-    const state = own?.result?.items !== undefined && own.state === "success"
-      ? itemStates.every((s) => s === "success") ? "success" : failedItem ? "failed" : itemStates.find((s) => s !== "success") ?? "success"
-      : own?.state ?? "pending";
+    const state = nodeStateOf(latest.filter((t) => t.nodeId === pn.node.id));
     const rows = own?.result?.items !== undefined ? items.reduce((a, t) => a + (t.rows ?? 0), 0) : (own?.rows ?? null);
     const started = mine.map((t) => t.startedAt?.getTime()).filter((x): x is number => !!x);
     const finished = mine.map((t) => t.finishedAt?.getTime()).filter((x): x is number => !!x);

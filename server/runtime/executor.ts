@@ -126,19 +126,10 @@ function outputTables(rows: readonly TaskRow[]): string[] {
   return own?.outputTable ? [own.outputTable] : [];
 }
 
-/** After a node settled successfully: publish its output under its name (best effort; readers publish too). */
-export async function publishNode(deps: Pick<ExecutorDeps, "db" | "wh">, task: ClaimedTask): Promise<void> {
-  const plan = await planOfRun(deps.db, task.run);
-  const pn = plan.nodes.get(task.nodeId)!;
-  if (!TABLE_PRODUCING_KINDS.has(pn.node.kind)) return;
-  const rows = await latestTasks(deps.db, task.runId, [task.nodeId]);
-  if (nodeStateOf(rows) !== "success") return;
-  await publishOutput(deps.wh, task.run.schemaName, pn.node.name, outputTables(rows));
-}
-
 /**
  * Make every successful output of a run readable by node name, from the app
- * database's truth (what readers outside a task call first: query --run, previews).
+ * database's truth (what readers outside a task call first: query --run, previews;
+ * the worker does not publish after each task).
  * With `only`, just that node. Returns the published node names.
  */
 export async function publishRunOutputs(deps: Pick<ExecutorDeps, "db" | "wh">, run: RunRow, only?: string): Promise<string[]> {

@@ -6,7 +6,7 @@
  * it succeeded, and a late or failed attempt never replaces a good one.
  */
 import type { PipelineNode } from "@/server/pipeline";
-import { ident, type Querier, type Row, type Warehouse } from "@/db/warehouse";
+import { ident, type Row, type Warehouse } from "@/db/warehouse";
 import { TaskFailure } from "./errors";
 
 /** The role SQL cells run as: it can create tables in run schemas and nothing on the app's side. */
@@ -119,10 +119,6 @@ export async function publishOutput(wh: Warehouse, schema: string, nodeName: str
 }
 
 const published = new WeakMap<Warehouse, Map<string, string>>();
-
-export async function dropTable(wh: Querier, schema: string, table: string): Promise<void> {
-  await wh.query(`drop table if exists ${qualified(schema, table)}`);
-}
 
 // ---------------------------------------------------------------- writing rows
 

@@ -3,20 +3,19 @@
  * cancel, retry. Every transition appends its events in the same transaction,
  * and `advance` decides what can run next from the trigger rules.
  */
-import { sql } from "drizzle-orm";
+import { and, eq, sql } from "drizzle-orm";
 import type { Db } from "@/db/client";
 import { NotFoundError } from "@/db/errors";
 import { pipelines, pipelineVersions } from "@/db/schema";
-import { and, eq } from "drizzle-orm";
 import {
-  BUILTIN_PARAMS, isError, paramValueProblem, retryDelaySeconds, retryPolicyOf, validate, ValidationError,
+  isError, paramValueProblem, retryDelaySeconds, retryPolicyOf, validate, ValidationError,
   type PipelineFile, type Problem,
 } from "@/server/pipeline";
 import type { SqlAnalyzer } from "@/server/pipeline/sql-references";
-import { LeaseLostError, type TaskFailure } from "./errors";
+import { LeaseLostError, TaskFailure } from "./errors";
 import { runEventFor, type EventType, type RunEvent } from "./events";
 import { downstreamClosure, planFor, type Plan } from "./plan";
-import { outputTableName, runSchemaName } from "./outputs";
+import { runSchemaName } from "./outputs";
 import { rowsOf } from "./sql";
 import {
   aggregateItems, decide, edgeState, isTerminal, runOutcome, TERMINAL_RUN_STATES, type RunState, type TaskState,
@@ -591,7 +590,6 @@ export async function reapLapsedLeases(db: Db): Promise<number> {
     const task = taskRow(raw);
     try {
       const run = await getRunRow(db, task.runId);
-      const { TaskFailure } = await import("./errors");
       await failTask(db, { ...task, run }, new TaskFailure("the worker running this task stopped answering (its lease lapsed)", true, "lease_lost"), { leaseLost: true });
       n++;
     } catch (error) {
@@ -685,9 +683,3 @@ export function rerunFrom(db: Db, runId: string, nodeId: string): Promise<RunRow
     return { nodes: [...downstreamClosure(plan, [nodeId])], items: [] };
   });
 }
-
-export function outputTableFor(task: Pick<TaskRow, "id">): string {
-  return outputTableName(task.id);
-}
-
-export { BUILTIN_PARAMS };
