@@ -8,14 +8,13 @@
  *   npm run bench -- --only rows --rows 100000
  */
 import { spawnSync } from "node:child_process";
-import { fetchRequestHandler } from "@trpc/server/adapters/fetch";
 import postgres from "postgres";
 import { openDatabase, type DatabaseHandle } from "@/db/client";
 import { createPipeline, getPipeline, savePipeline } from "@/db/pipeline-store";
-import { appRouter } from "@/server/api/root";
 import { parsePipeline, serializePipeline, type PipelineFile } from "@/server/pipeline";
 import { loadSqlAnalyzer, type SqlAnalyzer } from "@/server/pipeline/sql-references";
 import { generatePipeline } from "@/tests/fixtures/pipelines";
+import { trpcRequest } from "@/tests/fixtures/trpc";
 import { benchChain, benchParallel, benchRows, benchWorkers, type Target } from "./runtime";
 
 interface Stats {
@@ -64,14 +63,7 @@ async function benchSaveLoad(driver: string, handle: DatabaseHandle, sql: SqlAna
   const doc = generatePipeline(5000);
   const ctx = { db: handle.db, sql };
   const call = async (path: string, input: unknown, method: "GET" | "POST") => {
-    const url = new URL(`http://127.0.0.1/api/trpc/${path}`);
-    if (method === "GET") url.searchParams.set("input", JSON.stringify(input));
-    const res = await fetchRequestHandler({
-      endpoint: "/api/trpc",
-      req: new Request(url, { method, headers: { "content-type": "application/json" }, body: method === "POST" ? JSON.stringify(input) : undefined }),
-      router: appRouter,
-      createContext: async () => ctx,
-    });
+    const res = await trpcRequest(ctx, path, input, method);
     const body = (await res.json()) as { result?: { data: unknown }; error?: { message: string } };
     if (body.error) throw new Error(`${path}: ${body.error.message}`);
     return body.result!.data;

@@ -2,12 +2,11 @@
  * The pipelines router over HTTP semantics: requests go through tRPC's fetch
  * handler with the real error formatter, on PGlite and on Postgres.
  */
-import { fetchRequestHandler } from "@trpc/server/adapters/fetch";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { DatabaseHandle } from "@/db/client";
-import { appRouter } from "@/server/api/root";
 import type { Problem } from "@/server/pipeline";
 import { loadSqlAnalyzer, type SqlAnalyzer } from "@/server/pipeline/sql-references";
+import { trpcRequest } from "@/tests/fixtures/trpc";
 import { targets } from "../databases";
 
 interface TrpcError {
@@ -21,16 +20,7 @@ describe.each(targets)("pipelines router on $name", (target) => {
   let sql: SqlAnalyzer;
 
   async function call<T = unknown>(path: string, input?: unknown, kind: "query" | "mutation" = "mutation"): Promise<Answer<T>> {
-    const url = new URL(`http://127.0.0.1/api/trpc/${path}`);
-    const init: RequestInit = { method: kind === "query" ? "GET" : "POST", headers: { "content-type": "application/json" } };
-    if (kind === "query" && input !== undefined) url.searchParams.set("input", JSON.stringify(input));
-    if (kind === "mutation") init.body = JSON.stringify(input ?? null);
-    const res = await fetchRequestHandler({
-      endpoint: "/api/trpc",
-      req: new Request(url, init),
-      router: appRouter,
-      createContext: async () => ({ db: handle.db, sql }),
-    });
+    const res = await trpcRequest({ db: handle.db, sql }, path, input, kind === "query" ? "GET" : "POST");
     const body = (await res.json()) as { result?: { data: T }; error?: TrpcError };
     return { status: res.status, result: body.result?.data, error: body.error };
   }

@@ -1,9 +1,8 @@
 /** The runs router over the fetch handler, with a real runtime (PGlite and Postgres). */
-import { fetchRequestHandler } from "@trpc/server/adapters/fetch";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createPipeline } from "@/db/pipeline-store";
-import { appRouter } from "@/server/api/root";
 import type { PipelineFile } from "@/server/pipeline";
+import { trpcRequest } from "@/tests/fixtures/trpc";
 import { targets } from "../databases";
 import { openRuntime, type Runtime } from "../runtime/harness";
 
@@ -21,17 +20,8 @@ const doc: PipelineFile = {
 describe.each(targets.map((t) => t.name))("runs router on %s", (name) => {
   let rt: Runtime;
   let pipelineId: string;
-  const call = async (path: string, input: unknown, method: "GET" | "POST") => {
-    const url = new URL(`http://127.0.0.1/api/trpc/${path}`);
-    if (method === "GET") url.searchParams.set("input", JSON.stringify(input));
-    const res = await fetchRequestHandler({
-      endpoint: "/api/trpc",
-      req: new Request(url, { method, headers: { "content-type": "application/json" }, body: method === "POST" ? JSON.stringify(input) : undefined }),
-      router: appRouter,
-      createContext: async () => ({ db: rt.app.db, sql: rt.sql, runtime: { wh: rt.wh, wake: () => rt.worker.wake() } }),
-    });
-    return res;
-  };
+  const call = (path: string, input: unknown, method: "GET" | "POST") =>
+    trpcRequest({ db: rt.app.db, sql: rt.sql, runtime: { wh: rt.wh, wake: () => rt.worker.wake() } }, path, input, method);
   const json = async <T,>(res: Response) => {
     const body = (await res.json()) as { result?: { data: T }; error?: { message: string; data: { code: string; problems: unknown } } };
     return body;
