@@ -17,6 +17,8 @@ export const pipelines = pgTable("pipelines", {
   description: text("description").notNull().default(""),
   /** The newest version; a save must name it as its base (optimistic concurrency). */
   currentVersion: integer("current_version").notNull(),
+  /** A hidden pipeline that only holds draft runs of documents not saved anywhere yet (the assistant's dry runs, CLI `draft`). */
+  scratch: boolean("scratch").notNull().default(false),
   createdAt: createdAt(),
   updatedAt: timestamp("updated_at", { withTimezone: true, mode: "date" }).notNull().defaultNow(),
 });
@@ -62,6 +64,10 @@ export const runs = pgTable(
     filesDir: text("files_dir"),
     /** Draft runs (run one cell) materialize only what a node needs and are not listed as runs. */
     draft: boolean("draft").notNull().default(false),
+    /** A draft run's own document (unsaved edits; only the target node's upstream closure). Null: the pinned version. */
+    document: jsonb("document").$type<PipelineFile>(),
+    /** Draft runs on sample data: sources stop after this many rows. */
+    sampleRows: integer("sample_rows"),
     createdAt: createdAt(),
     startedAt: timestamp("started_at", { withTimezone: true, mode: "date" }),
     finishedAt: timestamp("finished_at", { withTimezone: true, mode: "date" }),
@@ -100,6 +106,8 @@ export const taskRuns = pgTable(
     result: jsonb("result").$type<{ branch?: boolean; items?: number; violations?: number }>(),
     /** Times this task lost its worker (lease lapsed); those attempts do not use up retries. */
     leaseLosses: integer("lease_losses").notNull().default(0),
+    /** Draft runs: a hash of the node's definition, its upstream's fingerprints and the params; an equal one's output is reused. */
+    fingerprint: text("fingerprint"),
     error: jsonb("error").$type<{ message: string; kind?: string; retryable?: boolean }>(),
     createdAt: createdAt(),
     startedAt: timestamp("started_at", { withTimezone: true, mode: "date" }),

@@ -191,3 +191,8 @@ export function descendants(id: string, edges: readonly GraphEdge[]): Set<string
   }
   return seen;
 }
+
+/** Every id reachable upstream of `id`, itself included. */
+export function ancestors(id: string, edges: readonly GraphEdge[]): Set<string> {
+  return descendants(id, edges.map((e) => ({ ...e, from: e.to, to: e.from })));
+}

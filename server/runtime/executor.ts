@@ -99,6 +99,7 @@ export async function executeTask(deps: ExecutorDeps, task: ClaimedTask, cancel:
     bindings: bindingsOf(task, task.run.params, types, task.item ?? undefined),
     item: task.item ?? undefined,
     filesDir: task.run.filesDir ?? deps.filesDir,
+    sampleRows: task.run.sampleRows ?? undefined,
     signal,
     log: (level, message) => deps.log(task, level, message),
   };

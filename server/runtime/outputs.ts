@@ -35,6 +35,12 @@ export function qualified(schema: string, table: string): string {
   return `${ident(schema)}.${ident(table)}`;
 }
 
+/** A stored output table: a plain name lives in the run's schema; "schema.table" (a draft run reusing an earlier draft's output) where it says. */
+export function storedTable(schema: string, table: string): string {
+  const dot = table.indexOf(".");
+  return dot < 0 ? qualified(schema, table) : qualified(table.slice(0, dot), table.slice(dot + 1));
+}
+
 const prepared = new WeakMap<Warehouse, Set<string>>();
 
 /**
@@ -97,7 +103,7 @@ export async function publishOutput(wh: Warehouse, schema: string, nodeName: str
   if (mine.get(key) === tablesKey) return;
   const view = qualified(schema, nodeName);
   const body = tables.length
-    ? tables.map((t) => `select * from ${qualified(schema, t)}`).join(" union all ")
+    ? tables.map((t) => `select * from ${storedTable(schema, t)}`).join(" union all ")
     : "select null::text as empty where false";
   // One statement (a DO block is one transaction): names are validated identifiers, so the
   // dollar-quoted literals cannot be broken out of. CREATE OR REPLACE keeps the view's oid,
@@ -256,7 +262,7 @@ export function declaredColumns(node: PipelineNode): Record<string, string> {
 export async function* readBatches(wh: Warehouse, schema: string, tables: readonly string[], batchSize = 5000): AsyncGenerator<Row[]> {
   const PAGES = 32;
   for (const table of tables) {
-    const name = qualified(schema, table);
+    const name = storedTable(schema, table);
     const [size] = await wh.query<{ pages: number }>(
       `select (pg_relation_size($1::regclass) / current_setting('block_size')::int)::int as pages`,
       [name],

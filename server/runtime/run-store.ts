@@ -14,7 +14,7 @@ import {
 import type { SqlAnalyzer } from "@/server/pipeline/sql-references";
 import { LeaseLostError, TaskFailure } from "./errors";
 import { runEventFor, type EventType, type RunEvent } from "./events";
-import { downstreamClosure, planFor, type Plan } from "./plan";
+import { buildPlan, downstreamClosure, planFor, type Plan } from "./plan";
 import { runSchemaName } from "./outputs";
 import { rowsOf } from "./sql";
 import {
@@ -32,6 +32,8 @@ export interface RunRow {
   schemaName: string;
   filesDir: string | null;
   draft: boolean;
+  /** Draft runs on sample data: sources stop after this many rows. */
+  sampleRows: number | null;
   createdAt: Date;
   startedAt: Date | null;
   finishedAt: Date | null;
@@ -61,8 +63,8 @@ export interface TaskRow {
 const TASK_COLUMNS = sql.raw(`id, run_id as "runId", node_id as "nodeId", map_index as "mapIndex", attempt, state, pool, priority,
   lease_token::float8 as "leaseToken", rows::float8 as rows, output_table as "outputTable", result, item, lease_losses as "leaseLosses",
   error, created_at as "createdAt", started_at as "startedAt", finished_at as "finishedAt"`);
-const RUN_COLUMNS = sql.raw(`id, pipeline_id as "pipelineId", version, trigger, logical_date as "logicalDate", params, state,
-  schema_name as "schemaName", files_dir as "filesDir", draft, created_at as "createdAt", started_at as "startedAt", finished_at as "finishedAt"`);
+export const RUN_COLUMNS = sql.raw(`id, pipeline_id as "pipelineId", version, trigger, logical_date as "logicalDate", params, state,
+  schema_name as "schemaName", files_dir as "filesDir", draft, sample_rows as "sampleRows", created_at as "createdAt", started_at as "startedAt", finished_at as "finishedAt"`);
 
 function fixDates<T extends object>(row: T, keys: (keyof T)[]): T {
   const r = row as Record<keyof T, unknown>;
@@ -72,10 +74,10 @@ function fixDates<T extends object>(row: T, keys: (keyof T)[]): T {
   }
   return row;
 }
-const runRow = (r: RunRow) => fixDates(r, ["logicalDate", "createdAt", "startedAt", "finishedAt"]);
+export const runRow = (r: RunRow) => fixDates(r, ["logicalDate", "createdAt", "startedAt", "finishedAt"]);
 const taskRow = (t: TaskRow) => fixDates(t, ["createdAt", "startedAt", "finishedAt"]);
 
-async function appendEvents(db: Db, events: RunEvent[]): Promise<void> {
+export async function appendEvents(db: Db, events: RunEvent[]): Promise<void> {
   if (events.length === 0) return;
   const values = sql.join(
     events.map((e) => sql`(${e.runId}, ${e.taskRunId ?? null}, ${e.type}, ${JSON.stringify(e.payload ?? {})}::text::jsonb)`),
@@ -108,10 +110,24 @@ export async function pinnedDocument(db: Db, pipelineId: string, version: number
   return row.document;
 }
 
-export async function planOfRun(db: Db, run: Pick<RunRow, "pipelineId" | "version">): Promise<Plan> {
+/** A run's plan: its pinned version's, or for a draft run its own document's (cached by run id). */
+export async function planOfRun(db: Db, run: Pick<RunRow, "id" | "pipelineId" | "version" | "draft">): Promise<Plan> {
+  if (run.draft) {
+    const cached = draftPlans.get(run.id);
+    if (cached) return cached;
+    const [row] = await rowsOf<{ document: PipelineFile | null }>(db, sql`select document from runs where id = ${run.id}`);
+    if (row?.document) {
+      const plan = buildPlan(row.document);
+      if (draftPlans.size > 200) draftPlans.clear();
+      draftPlans.set(run.id, plan);
+      return plan;
+    }
+  }
   const doc = await pinnedDocument(db, run.pipelineId, run.version);
   return planFor(run.pipelineId, run.version, () => doc);
 }
+
+const draftPlans = new Map<string, Plan>();
 
 /** The newest attempt of every (node, map index) of a run, optionally only of some nodes. */
 export async function latestTasks(db: Db, runId: string, nodeIds?: readonly string[]): Promise<TaskRow[]> {

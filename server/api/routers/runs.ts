@@ -1,10 +1,11 @@
-/** runs: start, cancel, retry, rerunFrom, list, byId, events (live, over SSE), logs, preview. */
+/** runs: start, startDraft, cancel, retry, rerunFrom, list, byId, events (live, over SSE), logs, preview. */
 import { tracked, TRPCError } from "@trpc/server";
 import { and, asc, desc, eq, gt } from "drizzle-orm";
 import { z } from "zod";
 import { runEvents, runs, taskLogs } from "@/db/schema";
 import { ident } from "@/db/warehouse";
-import { nameSchema } from "@/server/pipeline";
+import { nameSchema, pipelineDocumentInput } from "@/server/pipeline";
+import { startDraftRun } from "@/server/runtime/draft-run";
 import { publishRunOutputs } from "@/server/runtime/executor";
 import {
   allAttempts, cancelRun, getRunRow, latestTasks, nodeStateOf, planOfRun, rerunFrom, retryFailed, startRun, type RunRow,
@@ -34,6 +35,26 @@ export const runsRouter = router({
     .mutation(async ({ ctx, input }) => {
       const rt = runtimeOf(ctx);
       const run = await startRun(ctx.db, input, ctx.sql);
+      rt.wake();
+      return runView(run);
+    }),
+
+  /**
+   * Run one node of the editor's (maybe unsaved) document in a draft run: the node and
+   * its upstream, reusing unchanged upstream outputs of the previous draft run. Not listed
+   * among runs. Watch it with `events` and read its output with `preview`.
+   */
+  startDraft: publicProcedure
+    .input(z.object({
+      pipelineId: z.uuid(),
+      document: pipelineDocumentInput,
+      nodeId: z.string().min(1),
+      params: z.record(nameSchema, z.unknown()).optional(),
+      fresh: z.boolean().optional(),
+    }))
+    .mutation(async ({ ctx, input }) => {
+      const rt = runtimeOf(ctx);
+      const run = await startDraftRun(ctx.db, { pipelineId: input.pipelineId, document: input.document, node: input.nodeId, params: input.params, fresh: input.fresh }, ctx.sql);
       rt.wake();
       return runView(run);
     }),

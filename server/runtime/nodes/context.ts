@@ -34,6 +34,8 @@ export interface NodeContext {
   bindings: Record<string, BoundValue>;
   item?: Row;
   filesDir: string;
+  /** A draft run on sample data: sources stop after this many rows. */
+  sampleRows?: number;
   signal: AbortSignal;
   log(level: "info" | "warn" | "error", message: string): void;
 }

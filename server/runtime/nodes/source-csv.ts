@@ -94,6 +94,7 @@ export const runCsvSource: NodeRunner = async (ctx) => {
       if (record.length !== header.length) {
         throw new TaskFailure(`node '${ctx.node.name}': line ${line} of '${config.path}' has ${record.length} fields, the header has ${header.length}`, false, "csv");
       }
+      if (ctx.sampleRows !== undefined && rows + buffer.length >= ctx.sampleRows) break;
       buffer.push(record);
       if (types.length === 0 && buffer.length >= SAMPLE) await createTable();
       if (types.length && buffer.length >= BATCH) await flush();

@@ -39,7 +39,7 @@ export const runHttpSource: NodeRunner = async (ctx) => {
     throw new TaskFailure(`node '${ctx.node.name}': expected a list of records${config.recordsPath ? ` at '${config.recordsPath}'` : ""}, got ${records === null ? "null" : typeof records}`, false, "http");
   }
   const writer = new TableWriter(ctx.wh, qualified(ctx.schema, ctx.outputTable), declaredColumns(ctx.node));
-  const rows = records.map((r) => (r !== null && typeof r === "object" && !Array.isArray(r) ? (r as Record<string, unknown>) : { value: r }));
+  const rows = (ctx.sampleRows !== undefined ? records.slice(0, ctx.sampleRows) : records).map((r) => (r !== null && typeof r === "object" && !Array.isArray(r) ? (r as Record<string, unknown>) : { value: r }));
   for (let i = 0; i < rows.length; i += 5000) await writer.write(rows.slice(i, i + 5000));
   return { rows: await writer.finish(), outputTable: ctx.outputTable };
 };
