@@ -34,7 +34,8 @@ export default tseslint.config(
     ]),
   },
   { files: ["db/**/*.ts"], rules: layer("db/", UP_FROM_DB) },
-  { files: ["server/runtime/**/*.ts"], rules: layer("server/runtime", ["@/server/api/**", "@/components/**", "@/app/**", "**/components/**"]) },
+  { files: ["server/runtime/**/*.ts"], rules: layer("server/runtime", ["@/server/api/**", "@/server/assistant/**", "@/components/**", "@/app/**", "**/components/**", "openai"]) },
+  { files: ["server/assistant/**/*.ts"], rules: layer("server/assistant", ["@/server/api/**", "@/components/**", "@/app/**", "**/components/**"]) },
   { files: ["server/api/**/*.ts"], rules: layer("server/api", ["@/components/**", "@/app/**", "**/components/**"]) },
   {
     files: ["components/**/*.{ts,tsx}", "app/**/*.{ts,tsx}"],

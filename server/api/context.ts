@@ -13,7 +13,7 @@ export interface Context {
   db: Db;
   sql: SqlAnalyzer;
   /** Absent in tests of routers that do not run anything. */
-  runtime?: { wh: Warehouse; wake(): void };
+  runtime?: { wh: Warehouse; wake(): void; filesDir: string };
 }
 
 const globalKey = Symbol.for("tributary.appContext");
@@ -43,5 +43,5 @@ export function appContext(): Promise<RuntimeService> {
 
 export async function createContext(): Promise<Context> {
   const rt = await appContext();
-  return { db: rt.handle.db, sql: rt.sql, runtime: { wh: rt.wh, wake: () => rt.worker.wake() } };
+  return { db: rt.handle.db, sql: rt.sql, runtime: { wh: rt.wh, wake: () => rt.worker.wake(), filesDir: rt.filesDir } };
 }

@@ -17,6 +17,11 @@ function sortKeys(value: unknown): unknown {
   return out;
 }
 
+/** Any JSON value as text with keys sorted at every depth (for comparing and hashing). */
+export function canonicalJson(value: unknown): string {
+  return JSON.stringify(sortKeys(value)) ?? "null";
+}
+
 /** The same pipeline in canonical form (a new object; the input is not changed). */
 export function canonicalize(pipeline: PipelineFile): PipelineFile {
   const nodes = pipeline.nodes.map((n) =>

@@ -12,7 +12,7 @@ import type { Db } from "@/db/client";
 import { NotFoundError } from "@/db/errors";
 import { pipelines } from "@/db/schema";
 import {
-  ancestors, isError, resolveNodeSettings, topologicalOrder, validate, ValidationError,
+  ancestors, canonicalJson, isError, resolveNodeSettings, topologicalOrder, validate, ValidationError,
   type PipelineFile, type PipelineNode, type Problem,
 } from "@/server/pipeline";
 import type { SqlAnalyzer } from "@/server/pipeline/sql-references";
@@ -78,13 +78,6 @@ export function closureOf(doc: PipelineFile, target: PipelineNode, analyzer?: Sq
   return { sub, errors };
 }
 
-function stable(value: unknown): string {
-  if (Array.isArray(value)) return `[${value.map(stable).join(",")}]`;
-  if (value === null || typeof value !== "object") return JSON.stringify(value) ?? "null";
-  return `{${Object.keys(value).sort().filter((k) => (value as Record<string, unknown>)[k] !== undefined)
-    .map((k) => `${JSON.stringify(k)}:${stable((value as Record<string, unknown>)[k])}`).join(",")}}`;
-}
-
 /**
  * A fingerprint per node: what it computes (kind, name, config, resolved settings,
  * forEach), what it reads (its upstream's fingerprints, by edge), the params and the sample
@@ -98,7 +91,7 @@ export function fingerprints(doc: PipelineFile, params: Record<string, unknown>,
     const node = byId.get(id)!;
     const { position: _position, description: _description, ...what } = node as PipelineNode & { position?: unknown; description?: unknown };
     const upstream = doc.edges.filter((e) => e.to === id).map((e) => `${out.get(e.from)}:${e.branch ?? ""}`).sort();
-    const text = stable({ what, settings: resolveNodeSettings(doc, node), upstream, params, sampleRows });
+    const text = canonicalJson({ what, settings: resolveNodeSettings(doc, node), upstream, params, sampleRows });
     out.set(id, createHash("sha256").update(text).digest("hex").slice(0, 32));
   }
   return out;

@@ -21,7 +21,7 @@ describe.each(targets.map((t) => t.name))("runs router on %s", (name) => {
   let rt: Runtime;
   let pipelineId: string;
   const call = (path: string, input: unknown, method: "GET" | "POST") =>
-    trpcRequest({ db: rt.app.db, sql: rt.sql, runtime: { wh: rt.wh, wake: () => rt.worker.wake() } }, path, input, method);
+    trpcRequest({ db: rt.app.db, sql: rt.sql, runtime: { wh: rt.wh, wake: () => rt.worker.wake(), filesDir: rt.filesDir } }, path, input, method);
   const json = async <T,>(res: Response) => {
     const body = (await res.json()) as { result?: { data: T }; error?: { message: string; data: { code: string; problems: unknown } } };
     return body;
