@@ -6,13 +6,17 @@
  *    (the same fingerprint as `npm start`, scripts/build-state.mjs).
  * 2. Make a fresh, empty data directory under the OS temp folder.
  * 3. Run `next start -H 127.0.0.1 -p 3100` with TRIBUTARY_DATA_DIR set to it.
- * 4. On SIGTERM/SIGINT (or when next exits), stop next and remove the directory.
+ * 4. Start a scripted fake OpenAI-compatible server on 127.0.0.1:E2E_FAKE_OPENAI_PORT
+ *    (default 3101) and point the app's assistant at it; tests script it over HTTP
+ *    (tests/fixtures/fake-openai.mjs). Nothing reaches the internet.
+ * 5. On SIGTERM/SIGINT (or when next exits), stop next and remove the directory.
  */
 import { spawn, spawnSync } from "node:child_process";
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
+import { startFakeOpenAI } from "../tests/fixtures/fake-openai.mjs";
 import { buildIsCurrent, markBuilt } from "./build-state.mjs";
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
@@ -35,11 +39,17 @@ if (!buildIsCurrent(root)) {
 const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), "tributary-e2e-"));
 console.log(`[e2e-server] data dir ${dataDir}; starting next on http://127.0.0.1:${port}`);
 
+const fake = await startFakeOpenAI({ port: Number(process.env.E2E_FAKE_OPENAI_PORT ?? 3101) });
+console.log(`[e2e-server] fake OpenAI-compatible server on ${fake.url}`);
+
 // Same process group as this script: whoever stops the group stops next too.
 const server = spawn(process.execPath, [nextBin, "start", "-H", "127.0.0.1", "-p", port], {
   cwd: root,
   stdio: "inherit",
-  env: { ...process.env, TRIBUTARY_DATA_DIR: dataDir, NODE_ENV: "production" },
+  env: {
+    ...process.env, TRIBUTARY_DATA_DIR: dataDir, NODE_ENV: "production",
+    OPENAI_BASE_URL: fake.url, OPENAI_API_KEY: "sk-e2e", OPENAI_MODEL: "fake-model", TRIBUTARY_ASSISTANT_TIMEOUT_MS: "10000",
+  },
 });
 
 let cleaned = false;

@@ -16,7 +16,7 @@ let server: ChildProcess | undefined;
 test.beforeAll(async () => {
   server = spawn(process.execPath, [path.join(root, "scripts/e2e-server.mjs")], {
     cwd: root,
-    env: { ...process.env, E2E_PORT: String(PORT), TRIBUTARY_AUTH_TOKEN: TOKEN },
+    env: { ...process.env, E2E_PORT: String(PORT), E2E_FAKE_OPENAI_PORT: String(PORT + 1), TRIBUTARY_AUTH_TOKEN: TOKEN },
     stdio: "ignore",
     detached: true,
   });
