@@ -7,7 +7,7 @@
  * 2. Make a fresh, empty data directory under the OS temp folder.
  * 3. Run `next start -H 127.0.0.1 -p 3100` with TRIBUTARY_DATA_DIR set to it.
  * 4. Start a scripted fake OpenAI-compatible server on 127.0.0.1:E2E_FAKE_OPENAI_PORT
- *    (default 3101) and point the app's assistant at it; tests script it over HTTP
+ *    (default 3199) and point the app's assistant at it; tests script it over HTTP
  *    (tests/fixtures/fake-openai.mjs). Nothing reaches the internet.
  * 5. On SIGTERM/SIGINT (or when next exits), stop next and remove the directory.
  */
@@ -39,7 +39,7 @@ if (!buildIsCurrent(root)) {
 const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), "tributary-e2e-"));
 console.log(`[e2e-server] data dir ${dataDir}; starting next on http://127.0.0.1:${port}`);
 
-const fake = await startFakeOpenAI({ port: Number(process.env.E2E_FAKE_OPENAI_PORT ?? 3101) });
+const fake = await startFakeOpenAI({ port: Number(process.env.E2E_FAKE_OPENAI_PORT ?? 3199) });
 console.log(`[e2e-server] fake OpenAI-compatible server on ${fake.url}`);
 
 // Same process group as this script: whoever stops the group stops next too.
