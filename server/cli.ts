@@ -10,6 +10,7 @@ import { openDatabaseFromEnv, type DatabaseHandle } from "@/db/client";
 import { getPipeline, getVersion, importPipeline, listPipelines } from "@/db/pipeline-store";
 import { formatProblem, isError, parsePipelineText, serializePipeline, type Problem } from "@/server/pipeline";
 import { loadSqlAnalyzer } from "@/server/pipeline/sql-references";
+import { registerDraftCommand } from "./cli-draft";
 import { CliUsageError, registerRunCommands } from "./cli-runs";
 
 interface GlobalOptions {
@@ -151,6 +152,7 @@ export function buildProgram(setExit: (code: number) => void): Command {
     });
 
   registerRunCommands(program, globals, setExit);
+  registerDraftCommand(program, globals, setExit);
   return program;
 }
 
