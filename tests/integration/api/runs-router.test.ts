@@ -76,4 +76,21 @@ describe.each(targets.map((t) => t.name))("runs router on %s", (name) => {
     const missing = await json(await call("runs.preview", { runId: started.result!.data.id, node: "nothing_here" }, "GET"));
     expect(missing.error!.data.code).toBe("NOT_FOUND");
   });
+
+  it("runs one node of an unsaved document as a draft: previewable, not listed, problems point into the document", async () => {
+    const edited: PipelineFile = { ...doc, nodes: [doc.nodes[0]!, { id: "b", kind: "sql", name: "doubled", config: { sql: "select x * 10 as x from numbers" } }] };
+    const started = await json<{ id: string }>(await call("runs.startDraft", { pipelineId, document: edited, nodeId: "b", params: { n: 4 } }, "POST"));
+    if (!started.result) throw new Error(JSON.stringify(started.error));
+    const runId = started.result.data.id;
+    expect((await rt.wait(runId)).run.state).toBe("success");
+    const page = await json<{ total: number; rows: { x: number }[] }>(await call("runs.preview", { runId, node: "doubled" }, "GET"));
+    expect(page.result!.data.rows.map((r) => Number(r.x))).toEqual([10, 20, 30, 40]);
+    const list = await json<{ id: string }[]>(await call("runs.list", { pipelineId }, "GET"));
+    expect(list.result!.data.map((r) => r.id)).not.toContain(runId);
+
+    const broken: PipelineFile = { ...doc, nodes: [doc.nodes[0]!, { id: "b", kind: "sql", name: "doubled", config: { sql: "select x from numbers where" } }] };
+    const bad = await json(await call("runs.startDraft", { pipelineId, document: broken, nodeId: "b" }, "POST"));
+    expect(bad.error!.data.code).toBe("BAD_REQUEST");
+    expect(JSON.stringify(bad.error!.data.problems)).toContain('"path":["nodes",1,"config","sql"]');
+  });
 });
