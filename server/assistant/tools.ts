@@ -9,7 +9,7 @@ import type { Db } from "@/db/client";
 import { ident, type Warehouse } from "@/db/warehouse";
 import { formatProblem, parsePipeline, TABLE_PRODUCING_KINDS, type PipelineFile } from "@/server/pipeline";
 import type { SqlAnalyzer } from "@/server/pipeline/sql-references";
-import { startDraftRun } from "@/server/runtime/draft-run";
+import { pruneDraftRuns, startDraftRun } from "@/server/runtime/draft-run";
 import { publishRunOutputs } from "@/server/runtime/executor";
 import { cancelRun, getRunRow, latestTasks, nodeStateOf, planOfRun } from "@/server/runtime/run-store";
 import { TERMINAL_RUN_STATES } from "@/server/runtime/states";
@@ -107,6 +107,7 @@ export interface DryRunResult {
 export async function dryRun(ctx: ToolContext, doc: PipelineFile, node: string): Promise<DryRunResult> {
   const run = await startDraftRun(ctx.db, { pipelineId: ctx.pipelineId, document: doc, node, sampleRows: DRY_RUN_SOURCE_ROWS }, ctx.sql);
   ctx.wake();
+  void pruneDraftRuns(ctx.db, ctx.wh, run.pipelineId).catch(() => {});
   const deadline = Date.now() + DRY_RUN_TIMEOUT_MS;
   let state = run.state;
   while (!TERMINAL_RUN_STATES.has(state)) {

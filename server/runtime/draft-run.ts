@@ -4,12 +4,13 @@
  * run; unchanged upstream outputs of an earlier draft run of the same pipeline
  * are reused instead of computed again; side effects (sink.table, notify) never
  * run in a draft. Draft runs are not listed as runs and do not count against
- * maxActiveRuns.
+ * maxActiveRuns; only the newest DRAFT_RUNS_KEPT per pipeline are kept.
  */
 import { createHash } from "node:crypto";
 import { eq, sql } from "drizzle-orm";
 import type { Db } from "@/db/client";
 import { NotFoundError } from "@/db/errors";
+import { ident, type Warehouse } from "@/db/warehouse";
 import { pipelines } from "@/db/schema";
 import {
   ancestors, canonicalJson, isError, resolveNodeSettings, topologicalOrder, validate, ValidationError,
@@ -220,3 +221,33 @@ async function reusableOutputs(db: Db, pipelineId: string, prints: Map<string, s
   return out;
 }
 
+
+/** Draft runs kept per pipeline; older finished ones are deleted with their outputs. */
+export const DRAFT_RUNS_KEPT = 20;
+
+/**
+ * Delete a pipeline's finished draft runs beyond the newest `keep`, and drop their run
+ * schemas — except a schema whose tables a kept run still reuses (dropping it would take
+ * that run's views along). Best effort: a failure leaves the rows for the next time.
+ */
+export async function pruneDraftRuns(db: Db, wh: Warehouse, pipelineId: string, keep = DRAFT_RUNS_KEPT): Promise<number> {
+  const old = await rowsOf<{ id: string; schemaName: string }>(
+    db,
+    sql`select id, schema_name as "schemaName" from runs
+        where pipeline_id = ${pipelineId} and draft and state in ('success', 'failed', 'canceled')
+          and id not in (select id from runs where pipeline_id = ${pipelineId} and draft order by created_at desc limit ${keep})
+        order by created_at desc limit 200`,
+  );
+  let pruned = 0;
+  for (const run of old) {
+    const [used] = await rowsOf<{ used: boolean }>(
+      db,
+      sql`select exists (select 1 from task_runs where run_id <> ${run.id} and output_table like ${`${run.schemaName}.%`}) as used`,
+    );
+    if (used?.used) continue;
+    await wh.query(`drop schema if exists ${ident(run.schemaName)} cascade`);
+    await db.execute(sql`delete from runs where id = ${run.id}`);
+    pruned++;
+  }
+  return pruned;
+}

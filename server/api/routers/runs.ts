@@ -5,7 +5,7 @@ import { z } from "zod";
 import { runEvents, runs, taskLogs } from "@/db/schema";
 import { ident } from "@/db/warehouse";
 import { nameSchema, pipelineDocumentInput } from "@/server/pipeline";
-import { startDraftRun } from "@/server/runtime/draft-run";
+import { pruneDraftRuns, startDraftRun } from "@/server/runtime/draft-run";
 import { publishRunOutputs } from "@/server/runtime/executor";
 import {
   allAttempts, cancelRun, getRunRow, latestTasks, nodeStateOf, planOfRun, rerunFrom, retryFailed, startRun, type RunRow,
@@ -56,6 +56,7 @@ export const runsRouter = router({
       const rt = runtimeOf(ctx);
       const run = await startDraftRun(ctx.db, { pipelineId: input.pipelineId, document: input.document, node: input.nodeId, params: input.params, fresh: input.fresh }, ctx.sql);
       rt.wake();
+      void pruneDraftRuns(ctx.db, rt.wh, input.pipelineId).catch((error: unknown) => console.warn(`pruning old draft runs failed: ${(error as Error).message}`));
       return runView(run);
     }),
 

@@ -4,7 +4,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { sql } from "drizzle-orm";
 import { createPipeline } from "@/db/pipeline-store";
 import { ValidationError, type PipelineFile } from "@/server/pipeline";
-import { startDraftRun } from "@/server/runtime/draft-run";
+import { pruneDraftRuns, startDraftRun } from "@/server/runtime/draft-run";
 import { rowsOf } from "@/server/runtime/sql";
 import { targets } from "../databases";
 import { openRuntime, type Runtime } from "./harness";
@@ -64,6 +64,27 @@ describe.each(targets.map((t) => t.name))("draft runs on %s", (name) => {
 
     // Draft runs are not listed among the pipeline's runs.
     expect(await rowsOf(rt.app.db, sql`select count(*)::int as n from runs where pipeline_id = ${pipelineId} and not draft`)).toEqual([{ n: 0 }]);
+  });
+
+  it("keeps the newest draft runs and drops older ones' outputs, except tables a kept run reuses", async () => {
+    const p2 = (await createPipeline(rt.app.db, { ...doc("select 1 as x"), name: "prune_me" }, "created", { sql: rt.sql })).id;
+    const run = async (query: string, fresh = false) => {
+      const r = await startDraftRun(rt.app.db, { pipelineId: p2, document: doc(query), node: "s", fresh }, rt.sql);
+      rt.worker.wake();
+      return (await rt.wait(r.id)).run;
+    };
+    const schemas = async () => (await rt.wh.query<{ n: string }>(`select nspname as n from pg_namespace where nspname like 'run\\_%'`)).map((r) => r.n);
+    const d1 = await run("select count(*)::int as n from sales", true);
+    const d2 = await run("select count(*)::int + 1 as n from sales"); // reuses d1's source output
+    const d3 = await run("select count(*)::int + 2 as n from sales", true);
+    expect(await pruneDraftRuns(rt.app.db, rt.wh, p2, 1)).toBe(2);
+    expect(await schemas()).not.toContain(d1.schemaName);
+    expect(await schemas()).not.toContain(d2.schemaName);
+    expect(await rowsOf(rt.app.db, sql`select id from runs where pipeline_id = ${p2}`)).toEqual([{ id: d3.id }]);
+
+    const d4 = await run("select count(*)::int + 3 as n from sales"); // reuses d3's source output
+    expect(await pruneDraftRuns(rt.app.db, rt.wh, p2, 1)).toBe(0); // d3 holds a table d4 reads
+    expect(await rt.wh.query(`select n from "${d4.schemaName}".per_store`)).toEqual([{ n: 8 }]);
   });
 
   it("stops sources after sampleRows", async () => {
