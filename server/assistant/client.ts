@@ -27,22 +27,41 @@ export function openaiClient(config: AssistantConfig): OpenAI {
   return new OpenAI({ apiKey: config.apiKey, baseURL: config.baseURL, timeout: config.timeoutMs, maxRetries: 0 });
 }
 
+/** Servers (by base URL and model) that refused `response_format: json_schema`: asked without it from then on. */
+const noSchemaSupport = new Set<string>();
+
+function refusedSchema(error: unknown): boolean {
+  return error instanceof OpenAI.BadRequestError && /response_format|json_schema/i.test(error.message);
+}
+
 export async function complete(client: OpenAI, config: AssistantConfig, req: CompletionRequest): Promise<Completion> {
   const where = config.baseURL ?? "api.openai.com";
+  const key = `${where} ${config.model}`;
   const out: Completion = { content: "", toolCalls: [], usage: { prompt: 0, completion: 0 } };
-  try {
-    const stream = await client.chat.completions.create(
+  const ask = (withSchema: boolean) =>
+    client.chat.completions.create(
       {
         model: config.model,
-        messages: req.messages,
-        tools: req.tools,
-        tool_choice: "auto",
-        response_format: { type: "json_schema", json_schema: { name: "answer", schema: req.schema, strict: false } },
+        messages: withSchema
+          ? req.messages
+          : [...req.messages, { role: "system", content: `Your final answer must be one JSON object following this JSON schema:\n${JSON.stringify(req.schema)}` }],
+        ...(req.tools.length ? { tools: req.tools, tool_choice: "auto" as const } : {}),
+        ...(withSchema ? { response_format: { type: "json_schema" as const, json_schema: { name: "answer", schema: req.schema, strict: false } } } : {}),
         stream: true,
         stream_options: { include_usage: true },
       },
       { signal: req.signal },
     );
+  try {
+    let stream;
+    try {
+      stream = await ask(!noSchemaSupport.has(key));
+    } catch (error) {
+      // Some OpenAI-compatible servers do not take a JSON schema: the schema goes into the prompt instead.
+      if (!refusedSchema(error) || noSchemaSupport.has(key)) throw error;
+      noSchemaSupport.add(key);
+      stream = await ask(false);
+    }
     for await (const chunk of stream) {
       if (chunk.usage) out.usage = { prompt: chunk.usage.prompt_tokens ?? 0, completion: chunk.usage.completion_tokens ?? 0 };
       const delta = chunk.choices?.[0]?.delta;

@@ -195,6 +195,23 @@ describe.each(targets.map((t) => t.name))("assistant against a fake OpenAI serve
     expect(result.remaining[0]).toMatch(/not a JSON object/);
   });
 
+  it("a server that refuses a JSON schema answer format gets the schema in the prompt instead", async () => {
+    config.model = "old-local-model";
+    fake.script(
+      { status: 400, error: "response_format of type json_schema is not supported" },
+      { content: { explanation: "ok", pipeline: pipelineWith(GOOD_SQL) } },
+      { content: { explanation: "ok", pipeline: pipelineWith(GOOD_SQL) } },
+    );
+    const result = await ask({ kind: "draft", description: "qty per store" });
+    expect(result.ok).toBe(true);
+    expect(fake.requests[0].response_format).toBeDefined();
+    expect(fake.requests[1].response_format).toBeUndefined();
+    expect(fake.requests[1].messages.at(-1).content).toMatch(/must be one JSON object following this JSON schema/);
+    // Remembered: the next request goes without it at once.
+    await ask({ kind: "draft", description: "qty per store" });
+    expect(fake.requests[2].response_format).toBeUndefined();
+  });
+
   it("turns 401, 429, a timeout and a broken body into clear errors", async () => {
     fake.script({ status: 401, error: "Incorrect API key provided" });
     await expect(ask({ kind: "draft", description: "abc" })).rejects.toMatchObject({ kind: "auth", message: expect.stringMatching(/refused the API key \(401\); check OPENAI_API_KEY/) });
