@@ -33,14 +33,18 @@ async function upstreamOutputs(deps: ExecutorDeps, task: ClaimedTask): Promise<M
   const plan = await planOfRun(deps.db, task.run);
   const pn = plan.nodes.get(task.nodeId)!;
   const ups = pn.upstream.map((e) => plan.nodes.get(e.from)!).filter((u) => TABLE_PRODUCING_KINDS.has(u.node.kind));
-  const rows = await latestTasks(deps.db, task.runId, ups.map((u) => u.node.id));
+  if (ups.length === 0) return new Map();
+  // The rows the completion that queued this task read (all final) when this process queued it; else read them.
+  const rows = task.upstreamRows ?? (await latestTasks(deps.db, task.runId, ups.map((u) => u.node.id)));
   const out = new Map<string, UpstreamOutput>();
+  // A JS cell reads its inputs' tables directly; every other kind reads them by node name (the views).
+  const byName = pn.node.kind !== "js";
   for (const u of ups) {
     const mine = rows.filter((r) => r.nodeId === u.node.id);
     if (nodeStateOf(mine) !== "success") continue; // a trigger rule let this node run without it
     const tables = outputTables(mine);
     out.set(u.node.name, { name: u.node.name, kind: u.node.kind, tables });
-    await publishOutput(deps.wh, task.run.schemaName, u.node.name, tables);
+    if (byName) await publishOutput(deps.wh, task.run.schemaName, u.node.name, tables);
   }
   return out;
 }

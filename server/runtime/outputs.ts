@@ -41,18 +41,31 @@ export function storedTable(schema: string, table: string): string {
   return dot < 0 ? qualified(schema, table) : qualified(table.slice(0, dot), table.slice(dot + 1));
 }
 
-const prepared = new WeakMap<Warehouse, Set<string>>();
+const prepared = new WeakMap<Warehouse, Map<string, Promise<void>>>();
+const roleReady = new WeakMap<Warehouse, Promise<void>>();
 
 /**
  * Create the cell role once per warehouse, and the run's schema with its grants —
  * once per schema and process, under an advisory lock, because concurrent grants
  * on one schema collide in the catalog ("tuple concurrently updated").
  */
-export async function ensureRunSchema(wh: Warehouse, schema: string): Promise<void> {
+export function ensureRunSchema(wh: Warehouse, schema: string): Promise<void> {
+  // Concurrent tasks of one run share one preparation (a promise, not a flag set when it is done).
   let done = prepared.get(wh);
-  if (done?.has(schema)) return;
-  if (!done) {
-    await wh.transaction(async (tx) => {
+  if (!done) prepared.set(wh, (done = new Map()));
+  let ready = done.get(schema);
+  if (!ready) {
+    ready = prepareRunSchema(wh, schema);
+    ready.catch(() => done.delete(schema));
+    done.set(schema, ready);
+  }
+  return ready;
+}
+
+async function prepareRunSchema(wh: Warehouse, schema: string): Promise<void> {
+  let role = roleReady.get(wh);
+  if (!role) {
+    role = wh.transaction(async (tx) => {
       await tx.query(`select pg_advisory_xact_lock(hashtext('tributary.cell_role'))`);
       await tx.query(`do $$ begin
            if not exists (select 1 from pg_roles where rolname = '${CELL_ROLE}') then
@@ -78,8 +91,10 @@ export async function ensureRunSchema(wh: Warehouse, schema: string): Promise<vo
       // Only the runtime (the warehouse login) may call it; a cell calling it could run any statement.
       await tx.query(`revoke all on function ${CELL_EXEC}(text, jsonb, boolean) from public, ${CELL_ROLE}`);
     });
-    prepared.set(wh, (done = new Set()));
+    role.catch(() => roleReady.delete(wh));
+    roleReady.set(wh, role);
   }
+  await role;
   // One statement (a DO block is one transaction), so one round trip.
   await wh.query(
     `do $do$ begin
@@ -89,7 +104,6 @@ export async function ensureRunSchema(wh: Warehouse, schema: string): Promise<vo
        execute $s$alter default privileges in schema ${ident(schema)} grant select on tables to ${CELL_ROLE}$s$;
      end $do$`,
   );
-  done.add(schema);
 }
 
 /** Make `node` name its output: a view over the successful attempt's table(s) (several for forEach). */
@@ -184,7 +198,7 @@ export function toCsv(rows: readonly Row[], columns: readonly Column[]): string 
   return out;
 }
 
-/** Up to this many rows, a batch is inserted with one statement instead of COPY (Postgres). */
+/** Up to this many rows, a batch is inserted with one statement instead of COPY (a COPY costs more round trips, and on PGlite a blob). */
 const SMALL_BATCH = 1000;
 
 /** A table being filled in batches: created from the first batch's columns, loaded with COPY. */
@@ -203,6 +217,17 @@ export class TableWriter {
     if (!this.columns) {
       this.columns = inferColumns(batch, this.declared);
       const cols = this.columns.map((c) => `${ident(c.name)} ${c.type}`).join(", ");
+      if (batch.length <= SMALL_BATCH && this.columns.length > 0) {
+        // A small first batch creates and fills the table in one statement (most cells return a few rows).
+        const names = this.columns.map((c) => ident(c.name)).join(", ");
+        try {
+          await this.wh.query(`create table ${this.table} as select ${names} from jsonb_to_recordset($1::text::jsonb) as r(${cols})`, [JSON.stringify(batch)]);
+        } catch (error) {
+          throw new TaskFailure(`writing rows 1–${batch.length} failed: ${(error as Error).message}`, false, "write");
+        }
+        this.rows += batch.length;
+        return;
+      }
       await this.wh.query(`create table ${this.table} (${cols})`);
     }
     const known = new Set(this.columns.map((c) => c.name));
@@ -219,7 +244,7 @@ export class TableWriter {
       }
     }
     try {
-      if (this.wh.driver === "postgres" && batch.length <= SMALL_BATCH) {
+      if (batch.length <= SMALL_BATCH) {
         // A small batch in one statement: COPY FROM STDIN costs a few round trips more.
         const cols = this.columns.map((c) => ident(c.name)).join(", ");
         await this.wh.query(`insert into ${this.table} (${cols}) select ${cols} from jsonb_populate_recordset(null::${this.table}, $1::text::jsonb)`, [

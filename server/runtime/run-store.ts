@@ -280,17 +280,43 @@ export async function promoteRuns(db: Db, pipelineId: string, maxActiveRuns: num
  * becomes skipped or upstream_failed, and its own downstream is looked at in turn.
  * When every node is terminal, the run ends with its outcome.
  */
-export async function advance(db: Db, run: RunRow, plan: Plan, changed: readonly string[] | "all", pending: RunEvent[] = []): Promise<void> {
+export interface AdvanceHints {
+  /** The newest rows of these nodes, read in this transaction under the run's lock: the first look needs no query. */
+  known?: { ids: readonly string[]; rows: readonly TaskRow[] };
+  /**
+   * Whether the run has unfinished tasks outside `known.ids` (read under the same lock). With it, the
+   * end-of-run check is skipped when something is evidently still open.
+   */
+  openElsewhere?: boolean;
+  /** The runtime's SQL functions exist (ensureRuntimeFunctions): the changes are one call. */
+  functions?: boolean;
+  /** Filled with each queued task's upstream rows (all terminal), for the claimer once the transaction committed. */
+  upstreamOf?: Map<string, TaskRow[]>;
+}
+
+export async function advance(
+  db: Db, run: RunRow, plan: Plan, changed: readonly string[] | "all", pending: RunEvent[] = [], hints: AdvanceHints = {},
+): Promise<boolean> {
   if (run.state !== "running") {
     await appendEvents(db, pending);
-    return;
+    return false;
   }
   let candidates = new Set<string>(changed === "all" ? plan.nodes.keys() : changed.flatMap((id) => plan.nodes.get(id)?.downstream ?? []));
-  const events: RunEvent[] = [...pending];
   const queue: string[] = [];
-  const finalize: { ids: string[]; state: "skipped" | "upstream_failed" }[] = [];
+  const finalize = new Map<string, "skipped" | "upstream_failed">();
   const known = new Map<string, TaskState>();
-  let anyTerminal = changed === "all";
+  const rowsOfNode = new Map<string, TaskRow[]>();
+  const branchOf = new Map<string, boolean | undefined>();
+  const learn = (ids: readonly string[], rows: readonly TaskRow[]) => {
+    const grouped = groupByNode(rows);
+    for (const id of ids) {
+      const list = grouped.get(id) ?? [];
+      rowsOfNode.set(id, list);
+      known.set(id, nodeStateOf(list));
+      branchOf.set(id, list.find((r) => r.mapIndex === -1)?.result?.branch);
+    }
+  };
+  if (hints.known) learn(hints.known.ids, hints.known.rows);
 
   while (candidates.size) {
     const need = new Set<string>();
@@ -299,10 +325,7 @@ export async function advance(db: Db, run: RunRow, plan: Plan, changed: readonly
       for (const e of plan.nodes.get(id)?.upstream ?? []) if (!known.has(e.from)) need.add(e.from);
     }
     const missing = [...need].filter((id) => !known.has(id));
-    const rows = groupByNode(await latestTasks(db, run.id, missing));
-    for (const id of missing) known.set(id, nodeStateOf(rows.get(id) ?? []));
-    const branchOf = new Map<string, boolean | undefined>();
-    for (const [id, list] of rows) branchOf.set(id, list.find((r) => r.mapIndex === -1)?.result?.branch);
+    if (missing.length) learn(missing, await latestTasks(db, run.id, missing));
 
     const next = new Set<string>();
     for (const id of candidates) {
@@ -315,59 +338,90 @@ export async function advance(db: Db, run: RunRow, plan: Plan, changed: readonly
         queue.push(id);
         known.set(id, "queued");
       } else {
-        finalize.push({ ids: [id], state: decision });
+        finalize.set(id, decision);
         known.set(id, decision);
-        anyTerminal = true;
         for (const d of pn.downstream) next.add(d);
       }
     }
     candidates = next;
   }
 
-  if (queue.length) {
-    const queued = await rowsOf<{ id: string; nodeId: string }>(
+  // One statement: the state changes and all their events (in this order: the given ones, queued, skipped, upstream_failed).
+  const moves = ([
+    { state: "queued", type: "TASK_QUEUED", ids: queue },
+    { state: "skipped", type: "TASK_SKIPPED", ids: [...finalize].filter(([, s]) => s === "skipped").map(([id]) => id) },
+    { state: "upstream_failed", type: "TASK_UPSTREAM_FAILED", ids: [...finalize].filter(([, s]) => s === "upstream_failed").map(([id]) => id) },
+  ] satisfies { state: string; type: EventType; ids: string[] }[]).filter((m) => m.ids.length > 0);
+  let moved: { id: string; nodeId: string; type: EventType }[] = [];
+  if (hints.functions) {
+    const ids = (type: EventType) => JSON.stringify(moves.find((m) => m.type === type)?.ids ?? []);
+    const [res] = await rowsOf<{ r: typeof moved | string }>(
       db,
-      sql`update task_runs set state = 'queued' where run_id = ${run.id} and map_index = -1 and state = 'pending'
-          and node_id in (${sql.join(queue.map((id) => sql`${id}`), sql`, `)}) returning id, node_id as "nodeId"`,
+      sql`select ${sql.raw(APPLY_FN)}(${run.id}::uuid, ${ids("TASK_QUEUED")}::text::jsonb, ${ids("TASK_SKIPPED")}::text::jsonb,
+            ${ids("TASK_UPSTREAM_FAILED")}::text::jsonb, ${JSON.stringify(pending)}::text::jsonb) as r`,
     );
-    for (const q of queued) events.push({ runId: run.id, taskRunId: q.id, type: "TASK_QUEUED", payload: { node: q.nodeId } });
-  }
-  for (const f of finalize) {
-    const done = await rowsOf<{ id: string; nodeId: string }>(
+    moved = typeof res?.r === "string" ? (JSON.parse(res.r) as typeof moved) : (res?.r ?? []);
+  } else if (moves.length === 0) {
+    await appendEvents(db, pending);
+  } else {
+    const ctes = moves.map(
+      (m, i) => sql`${sql.raw(`m${i}`)} as (update task_runs set state = ${m.state}, finished_at = ${m.state === "queued" ? sql`finished_at` : sql`now()`}
+        where run_id = ${run.id} and map_index = -1 and state = 'pending' and node_id in (${sql.join(m.ids.map((id) => sql`${id}`), sql`, `)})
+        returning id, node_id, ${m.type}::text as type, ${i}::int as part)`,
+    );
+    const all = sql.raw(moves.map((_, i) => `select * from m${i}`).join(" union all "));
+    const given = pending.map((e) => sql`select ${e.runId}::uuid, ${e.taskRunId ?? null}::uuid, ${e.type}::text, ${JSON.stringify(e.payload ?? {})}::text::jsonb`);
+    moved = await rowsOf<{ id: string; nodeId: string; type: EventType }>(
       db,
-      sql`update task_runs set state = ${f.state}, finished_at = now() where run_id = ${run.id} and map_index = -1 and state = 'pending'
-          and node_id in (${sql.join(f.ids.map((id) => sql`${id}`), sql`, `)}) returning id, node_id as "nodeId"`,
+      sql`with ${sql.join(ctes, sql`, `)}, moved as (${all}),
+          ev as (insert into run_events (run_id, task_run_id, type, payload)
+            ${given.length ? sql`${sql.join(given, sql` union all `)} union all` : sql``}
+            select * from (select ${run.id}::uuid, id, type, jsonb_build_object('node', node_id) from moved order by part) m)
+        select id, node_id as "nodeId", type from moved order by part`,
     );
-    const type: EventType = f.state === "skipped" ? "TASK_SKIPPED" : "TASK_UPSTREAM_FAILED";
-    for (const d of done) events.push({ runId: run.id, taskRunId: d.id, type, payload: { node: d.nodeId } });
   }
-  await appendEvents(db, events);
-  if (anyTerminal || changed !== "all") await finishRunIfDone(db, run, plan);
+  const queuedAny = moved.some((m) => m.type === "TASK_QUEUED");
+  if (hints.upstreamOf) {
+    for (const m of moved) {
+      if (m.type !== "TASK_QUEUED") continue;
+      const ups = (plan.nodes.get(m.nodeId)?.upstream ?? []).map((e) => e.from);
+      if (ups.every((u) => isTerminal(known.get(u) ?? "pending"))) hints.upstreamOf.set(m.id, ups.flatMap((u) => rowsOfNode.get(u) ?? []));
+    }
+  }
+  // Still open for sure: something was queued, or (nothing was finalized) an unfinished task is known.
+  if (queuedAny) return false;
+  if (finalize.size === 0 && hints.known && hints.openElsewhere !== undefined) {
+    if (hints.openElsewhere || hints.known.rows.some((r) => !isTerminal(r.state))) return false;
+  }
+  return finishRunIfDone(db, run, plan);
 }
 
-/** End the run when every node is terminal: success, failed or canceled by its nodes' states. */
-async function finishRunIfDone(db: Db, run: RunRow, plan: Plan): Promise<void> {
+/** End the run when every node is terminal: success, failed or canceled by its nodes' states. Returns whether it ended. */
+async function finishRunIfDone(db: Db, run: RunRow, plan: Plan): Promise<boolean> {
   // Only a newest attempt can be unfinished (an older one ended before the next was made).
   const [open] = await rowsOf<{ open: boolean }>(
     db,
     sql`select exists (select 1 from task_runs where run_id = ${run.id}
           and state not in ('success', 'failed', 'upstream_failed', 'skipped', 'canceled')) as open`,
   );
-  if (open?.open) return;
+  if (open?.open) return false;
   const rows = groupByNode(await latestTasks(db, run.id));
   const outcome = runOutcome([...plan.nodes.keys()].map((id) => nodeStateOf(rows.get(id) ?? [])));
-  if (!outcome) return;
+  if (!outcome) return false;
   const moved = await rowsOf<{ id: string }>(
     db,
     sql`update runs set state = ${outcome}, finished_at = now() where id = ${run.id} and state = 'running' returning id`,
   );
   if (moved.length) await appendEvents(db, [{ runId: run.id, type: runEventFor(outcome) }]);
+  return moved.length > 0;
 }
 
 // ---------------------------------------------------------------- the queue
 
 export interface ClaimedTask extends TaskRow {
   run: RunRow;
+  /** The newest rows of its upstream nodes, when this process queued the task and had them in hand. */
+  upstreamRows?: TaskRow[];
 }
 
 /**
@@ -378,43 +432,42 @@ export interface ClaimedTask extends TaskRow {
  * and the fencing token is bumped.
  */
 export async function claimTask(db: Db, workerId: string, leaseSeconds: number, excludePools: readonly string[] = []): Promise<ClaimedTask | null> {
+  return (await claimTasks(db, workerId, leaseSeconds, 1, excludePools))[0] ?? null;
+}
+
+/**
+ * Claim up to `max` ready tasks in one statement (when no pool has a slot limit; with
+ * pools, one at a time, each checked under its pool's lock).
+ */
+export async function claimTasks(db: Db, workerId: string, leaseSeconds: number, max: number, excludePools: readonly string[] = []): Promise<ClaimedTask[]> {
+  await ensureRuntimeFunctions(db);
   const pooled = await hasPools(db);
   const excluded = [...excludePools];
+  const limit = pooled ? 1 : Math.max(1, Math.floor(max));
   for (let attempt = 0; attempt < 8; attempt++) {
-    const notPools = excluded.length ? sql`and c.pool not in (${sql.join(excluded.map((p) => sql`${p}`), sql`, `)})` : sql``;
-    // One statement: claim the row, log TASK_STARTED, return the task.
-    const claim = sql`
-      with claimed as (
-        update task_runs set state = 'running', worker_id = ${workerId}, lease_token = lease_token + 1,
-          lease_until = now() + make_interval(secs => ${leaseSeconds}), started_at = now()
-        where id = (
-          select c.id from task_runs c join runs r on r.id = c.run_id
-          where c.state in ('queued', 'up_for_retry') and (c.ready_at is null or c.ready_at <= now()) and r.state = 'running' ${notPools}
-          order by c.priority desc, c.created_at, c.id
-          limit 1 for update of c skip locked)
-        returning ${TASK_COLUMNS}),
-      started as (
-        insert into run_events (run_id, task_run_id, type, payload)
-        select "runId", id, 'TASK_STARTED', jsonb_build_object('node', "nodeId", 'attempt', attempt, 'mapIndex', "mapIndex", 'worker', ${workerId}::text)
-        from claimed)
-      select * from claimed`;
-    let claimed: TaskRow | undefined;
+    // One call: claim the rows (SKIP LOCKED), log TASK_STARTED, return the tasks.
+    const call = sql`select ${sql.raw(CLAIM_FN)}(${workerId}::text, ${leaseSeconds}::float8, ${limit}::int, ${JSON.stringify(excluded)}::text::jsonb) as r`;
+    const claim = async (d: Db): Promise<TaskRow[]> => {
+      const [res] = await rowsOf<{ r: TaskRow[] | string }>(d, call);
+      return typeof res?.r === "string" ? (JSON.parse(res.r) as TaskRow[]) : (res?.r ?? []);
+    };
+    let claimed: TaskRow[];
     if (!pooled) {
-      [claimed] = await rowsOf<TaskRow>(db, claim);
+      claimed = await claim(db);
     } else {
       try {
         claimed = await db.transaction(async (tx) => {
           const t = tx as unknown as Db;
-          const [row] = await rowsOf<TaskRow>(t, claim);
-          if (!row) return undefined;
-          const [limit] = await rowsOf<{ slots: number }>(t, sql`select slots from pools where name = ${row.pool}`);
-          if (limit) {
+          const [row] = await claim(t);
+          if (!row) return [];
+          const [cap] = await rowsOf<{ slots: number }>(t, sql`select slots from pools where name = ${row.pool}`);
+          if (cap) {
             // Claims of one pool serialize here, so concurrent workers never overfill it.
             await t.execute(sql`select pg_advisory_xact_lock(hashtext(${"tributary.pool." + row.pool}))`);
             const [{ n } = { n: 0 }] = await rowsOf<{ n: number }>(t, sql`select count(*)::int as n from task_runs where pool = ${row.pool} and state = 'running'`);
-            if (n > limit.slots) throw new PoolFull(row.pool); // rolls the claim back
+            if (n > cap.slots) throw new PoolFull(row.pool); // rolls the claim back
           }
-          return row;
+          return [row];
         });
       } catch (error) {
         if (!(error instanceof PoolFull)) throw error;
@@ -422,11 +475,15 @@ export async function claimTask(db: Db, workerId: string, leaseSeconds: number, 
         continue;
       }
     }
-    if (!claimed) return null;
-    const task = taskRow(claimed);
-    return { ...task, run: await cachedRunRow(db, task.runId) };
+    const tasks = claimed.map(taskRow).sort((a, b) => b.priority - a.priority || a.createdAt.getTime() - b.createdAt.getTime());
+    const out: ClaimedTask[] = [];
+    for (const task of tasks) {
+      const upstreamRows = takeUpstream(task.id);
+      out.push({ ...task, run: await cachedRunRow(db, task.runId), ...(upstreamRows ? { upstreamRows } : {}) });
+    }
+    return out;
   }
-  return null;
+  return [];
 }
 
 class PoolFull extends Error {
@@ -475,6 +532,31 @@ export async function heartbeat(db: Db, task: Pick<TaskRow, "id" | "leaseToken">
   return row.runState === "canceled" ? "canceled" : "ok";
 }
 
+/** Extend the leases of several tasks in one statement (a worker's heartbeat); the answer for each task id. */
+export async function heartbeatTasks(db: Db, tasks: readonly Pick<TaskRow, "id" | "leaseToken">[], leaseSeconds: number): Promise<Map<string, HeartbeatAnswer>> {
+  const answers = new Map<string, HeartbeatAnswer>();
+  if (tasks.length === 0) return answers;
+  const held = JSON.stringify(tasks.map((t) => ({ id: t.id, token: t.leaseToken })));
+  const renewed = await rowsOf<{ id: string; runState: string }>(
+    db,
+    sql`update task_runs t set lease_until = now() + make_interval(secs => ${leaseSeconds})
+        from jsonb_to_recordset(${held}::text::jsonb) as m(id uuid, token bigint), runs r
+        where t.id = m.id and t.lease_token = m.token and t.state = 'running' and r.id = t.run_id
+        returning t.id, r.state as "runState"`,
+  );
+  for (const r of renewed) answers.set(r.id, r.runState === "canceled" ? "canceled" : "ok");
+  const missing = tasks.filter((t) => !answers.has(t.id));
+  if (missing.length) {
+    const now = await rowsOf<{ id: string; state: string }>(
+      db,
+      sql`select id, state from task_runs where id in (${sql.join(missing.map((t) => sql`${t.id}::uuid`), sql`, `)})`,
+    );
+    const canceled = new Set(now.filter((r) => r.state === "canceled").map((r) => r.id));
+    for (const t of missing) answers.set(t.id, canceled.has(t.id) ? "canceled" : "lost");
+  }
+  return answers;
+}
+
 export interface TaskOutcome {
   rows?: number;
   outputTable?: string;
@@ -488,20 +570,31 @@ export interface TaskOutcome {
  * queue what this unblocks. A stale holder gets LeaseLostError and its result is dropped.
  */
 export async function completeTask(db: Db, task: ClaimedTask, outcome: TaskOutcome): Promise<void> {
+  await ensureRuntimeFunctions(db);
+  const plan = await planOfRun(db, task.run);
+  if (await completeSimply(db, task, outcome, plan)) return;
+  // What `advance` looks at first: this node, its downstream and their upstream.
+  const need = new Set<string>([task.nodeId]);
+  for (const d of plan.nodes.get(task.nodeId)?.downstream ?? []) {
+    need.add(d);
+    for (const e of plan.nodes.get(d)?.upstream ?? []) need.add(e.from);
+  }
+  const upstreamOf = new Map<string, TaskRow[]>();
   const ended = await db.transaction(async (tx) => {
     const t = tx as unknown as Db;
-    // Completions of one run serialize on its row, so `advance` sees a consistent picture.
-    // NO KEY UPDATE: it must not block the foreign-key checks of concurrent event inserts
-    // (claims log TASK_STARTED), which FOR UPDATE would, and deadlock.
-    const [locked] = await rowsOf<RunRow>(t, sql`select ${RUN_COLUMNS} from runs where id = ${task.runId} for no key update`);
-    const done = await rowsOf<{ id: string }>(
+    // One call: lock the run's row (completions of one run serialize on it, so `advance` sees a
+    // consistent picture; NO KEY UPDATE, which does not block the foreign-key checks of concurrent
+    // event inserts), record the success fenced by the lease token, and read — after the lock —
+    // the newest rows of the nodes `advance` needs and whether anything else is unfinished.
+    const [res] = await rowsOf<{ r: { ok: boolean; state?: RunState; rows?: TaskRow[]; open?: boolean } }>(
       t,
-      sql`update task_runs set state = 'success', finished_at = now(), rows = ${outcome.rows ?? null},
-            output_table = ${outcome.outputTable ?? null}, result = ${outcome.result ? JSON.stringify(outcome.result) : null}::text::jsonb,
-            error = null, lease_until = null
-          where id = ${task.id} and lease_token = ${task.leaseToken} and state = 'running' returning id`,
+      sql`select ${sql.raw(COMPLETE_FN)}(${task.runId}::uuid, ${task.id}::uuid, ${task.leaseToken}::bigint, ${outcome.rows ?? null}::bigint,
+            ${outcome.outputTable ?? null}::text, ${outcome.result ? JSON.stringify(outcome.result) : null}::text::jsonb,
+            ${JSON.stringify([...need])}::text::jsonb) as r`,
     );
-    if (done.length === 0) throw new LeaseLostError(task.id);
+    const r = typeof res?.r === "string" ? (JSON.parse(res.r) as typeof res.r) : res?.r;
+    if (!r?.ok) throw new LeaseLostError(task.id);
+    const rows = (r.rows ?? []).map(taskRow);
     const events: RunEvent[] = [{ runId: task.runId, taskRunId: task.id, type: "TASK_SUCCEEDED", payload: { node: task.nodeId, mapIndex: task.mapIndex, attempt: task.attempt, rows: outcome.rows ?? null } }];
     if (outcome.items) {
       const values = outcome.items.map(
@@ -514,12 +607,244 @@ export async function completeTask(db: Db, task: ClaimedTask, outcome: TaskOutco
       }
       events.push({ runId: task.runId, taskRunId: task.id, type: "TASK_EXPANDED", payload: { node: task.nodeId, items: outcome.items.length } });
     }
-    const run = runRow(locked!);
-    await advance(t, run, await planOfRun(t, run), await settledNodes(t, task, outcome), events);
-    const [after] = await rowsOf<{ state: RunState }>(t, sql`select state from runs where id = ${task.runId}`);
-    return after && TERMINAL_RUN_STATES.has(after.state);
+    // The node settles with this task, unless it expanded into items, or it is an item and not the last.
+    const settled =
+      outcome.items && outcome.items.length > 0 ? [] :
+      task.mapIndex === -1 || isTerminal(nodeStateOf(rows.filter((x) => x.nodeId === task.nodeId))) ? [task.nodeId] : [];
+    const run: RunRow = { ...task.run, state: r.state ?? "running" };
+    return advance(t, run, plan, settled, events, {
+      known: { ids: [...need], rows },
+      openElsewhere: !!r.open || (outcome.items?.length ?? 0) > 0,
+      functions: true,
+      upstreamOf,
+    });
   });
+  for (const [id, rows] of upstreamOf) rememberUpstream(id, rows);
   if (ended) await afterRunChange(db, task.run);
+}
+
+/**
+ * The common case in one call: a plain task (not a forEach expansion or item) whose every
+ * downstream node reads from it alone. Their trigger rules then depend on this outcome only,
+ * so they are decided here, before the transaction; when each of them runs (nothing is skipped,
+ * so nothing cascades), the success, the queueing and the events are one function call.
+ * Returns false when the case does not apply (`advance` decides then).
+ */
+async function completeSimply(db: Db, task: ClaimedTask, outcome: TaskOutcome, plan: Plan): Promise<boolean> {
+  const pn = plan.nodes.get(task.nodeId);
+  if (!pn || task.mapIndex !== -1 || outcome.items || pn.node.forEach) return false;
+  const queue: string[] = [];
+  for (const id of pn.downstream) {
+    const d = plan.nodes.get(id);
+    if (!d || d.upstream.length !== 1 || d.node.forEach) return false;
+    const state = edgeState(d.upstream[0]!, { state: "success", branch: outcome.result?.branch });
+    if (decide(d.settings.triggerRule, [state]) !== "run") return false;
+    queue.push(id);
+  }
+  const events: RunEvent[] = [{ runId: task.runId, taskRunId: task.id, type: "TASK_SUCCEEDED", payload: { node: task.nodeId, mapIndex: task.mapIndex, attempt: task.attempt, rows: outcome.rows ?? null } }];
+  // One statement, so its own transaction: no BEGIN/COMMIT round trips while the run's row is locked.
+  let res: { r: { ok: boolean; moved?: { id: string; nodeId: string; type: EventType }[]; ended?: boolean } | string } | undefined;
+  try {
+    [res] = await rowsOf<NonNullable<typeof res>>(
+      db,
+      sql`select ${sql.raw(COMPLETE_SIMPLE_FN)}(${task.runId}::uuid, ${task.id}::uuid, ${task.leaseToken}::bigint, ${outcome.rows ?? null}::bigint,
+            ${outcome.outputTable ?? null}::text, ${outcome.result ? JSON.stringify(outcome.result) : null}::text::jsonb,
+            ${JSON.stringify(queue)}::text::jsonb, ${JSON.stringify(events)}::text::jsonb) as r`,
+    );
+  } catch (error) {
+    const e = error as { code?: string; cause?: { code?: string } };
+    if ((e.code ?? e.cause?.code) === "TRB01") return false; // rolled back: the general path ends the run
+    throw error;
+  }
+  const r = typeof res?.r === "string" ? (JSON.parse(res.r) as Exclude<NonNullable<typeof res>["r"], string>) : res?.r;
+  if (!r?.ok) throw new LeaseLostError(task.id);
+  const queued = (r.moved ?? []).filter((m) => m.type === "TASK_QUEUED");
+  const ended = !!r.ended;
+  // The queued tasks' only upstream is this one, now final: hand its row to the claimer.
+  const mine: TaskRow = {
+    ...task, state: "success", rows: outcome.rows ?? null, outputTable: outcome.outputTable ?? null, result: outcome.result ?? null, error: null, finishedAt: new Date(),
+  };
+  delete (mine as Partial<ClaimedTask>).run;
+  delete (mine as Partial<ClaimedTask>).upstreamRows;
+  for (const q of queued) rememberUpstream(q.id, [mine]);
+  if (ended) await afterRunChange(db, task.run);
+  return true;
+}
+
+// ---------------------------------------------------------------- database functions
+
+const COMPLETE_FN = "tributary_complete_v1";
+/** TASK_COLUMNS as text, for the function body. */
+const TASK_COLUMNS_TEXT = `id, run_id as "runId", node_id as "nodeId", map_index as "mapIndex", attempt, state, pool, priority,
+  lease_token::float8 as "leaseToken", rows::float8 as rows, output_table as "outputTable", result, item, lease_losses as "leaseLosses",
+  error, created_at as "createdAt", started_at as "startedAt", finished_at as "finishedAt"`;
+
+const CLAIM_FN = "tributary_claim_v1";
+const COMPLETE_SIMPLE_FN = "tributary_complete_simple_v2";
+const APPLY_FN = "tributary_advance_v1";
+
+/**
+ * Functions rather than statements: one round trip each, and their plans are cached per
+ * connection (PGlite parses and plans every statement it is sent). Versioned names: a changed
+ * body gets a new name, so processes of different versions never call each other's.
+ */
+const FUNCTIONS_SQL = [`
+create or replace function ${CLAIM_FN}(p_worker text, p_lease float8, p_limit int, p_exclude jsonb)
+returns jsonb language plpgsql as $fn$
+declare
+  v_ids uuid[];
+  v_exclude text[];
+  v_out jsonb;
+begin
+  v_exclude := array(select jsonb_array_elements_text(p_exclude));
+  v_ids := array(
+    select c.id from task_runs c join runs r on r.id = c.run_id
+     where c.state in ('queued', 'up_for_retry') and (c.ready_at is null or c.ready_at <= now()) and r.state = 'running'
+       and c.pool <> all(v_exclude)
+     order by c.priority desc, c.created_at, c.id
+     limit p_limit for update of c skip locked);
+  if cardinality(v_ids) = 0 then
+    return '[]'::jsonb;
+  end if;
+  with claimed as (
+    update task_runs set state = 'running', worker_id = p_worker, lease_token = lease_token + 1,
+           lease_until = now() + make_interval(secs => p_lease), started_at = now()
+     where id = any(v_ids)
+    returning ${TASK_COLUMNS_TEXT}),
+  started as (
+    insert into run_events (run_id, task_run_id, type, payload)
+    select "runId", id, 'TASK_STARTED', jsonb_build_object('node', "nodeId", 'attempt', attempt, 'mapIndex', "mapIndex", 'worker', p_worker)
+      from claimed)
+  select coalesce(jsonb_agg(c), '[]'::jsonb) into v_out from claimed c;
+  return v_out;
+end
+$fn$`, `
+create or replace function ${APPLY_FN}(p_run uuid, p_queue jsonb, p_skip jsonb, p_fail jsonb, p_events jsonb)
+returns jsonb language plpgsql as $fn$
+declare
+  v_queue text[];
+  v_skip text[];
+  v_fail text[];
+  v_out jsonb;
+begin
+  v_queue := array(select jsonb_array_elements_text(p_queue));
+  v_skip := array(select jsonb_array_elements_text(p_skip));
+  v_fail := array(select jsonb_array_elements_text(p_fail));
+  with q as (update task_runs set state = 'queued'
+              where run_id = p_run and map_index = -1 and state = 'pending' and node_id = any(v_queue)
+              returning id, node_id, 'TASK_QUEUED'::text as type, 1 as part),
+       s as (update task_runs set state = 'skipped', finished_at = now()
+              where run_id = p_run and map_index = -1 and state = 'pending' and node_id = any(v_skip)
+              returning id, node_id, 'TASK_SKIPPED'::text as type, 2 as part),
+       f as (update task_runs set state = 'upstream_failed', finished_at = now()
+              where run_id = p_run and map_index = -1 and state = 'pending' and node_id = any(v_fail)
+              returning id, node_id, 'TASK_UPSTREAM_FAILED'::text as type, 3 as part),
+       moved as (select * from q union all select * from s union all select * from f),
+       ev as (insert into run_events (run_id, task_run_id, type, payload)
+              select run_id, task_run_id, type, payload from (
+                select (e->>'runId')::uuid as run_id, (e->>'taskRunId')::uuid as task_run_id, e->>'type' as type,
+                       coalesce(e->'payload', '{}'::jsonb) as payload, 0 as part, n
+                  from jsonb_array_elements(p_events) with ordinality as x(e, n)
+                union all
+                select p_run, id, type, jsonb_build_object('node', node_id), part, 0 from moved
+                order by part, n) all_events)
+  select coalesce(jsonb_agg(jsonb_build_object('id', id, 'nodeId', node_id, 'type', type) order by part), '[]'::jsonb) into v_out from moved;
+  return v_out;
+end
+$fn$`, `
+create or replace function ${COMPLETE_SIMPLE_FN}(p_run uuid, p_task uuid, p_token bigint, p_rows bigint, p_output text, p_result jsonb, p_queue jsonb, p_events jsonb)
+returns jsonb language plpgsql as $fn$
+declare
+  v_state text;
+  v_moved jsonb;
+  v_open boolean;
+  v_outcome text;
+  v_ended boolean := false;
+begin
+  select state into v_state from runs where id = p_run for no key update;
+  update task_runs set state = 'success', finished_at = now(), rows = p_rows, output_table = p_output, result = p_result,
+         error = null, lease_until = null
+   where id = p_task and lease_token = p_token and state = 'running';
+  if not found then
+    return jsonb_build_object('ok', false);
+  end if;
+  v_moved := ${APPLY_FN}(p_run, case when v_state = 'running' then p_queue else '[]'::jsonb end, '[]'::jsonb, '[]'::jsonb, p_events);
+  select exists (select 1 from task_runs where run_id = p_run
+                   and state not in ('success', 'failed', 'upstream_failed', 'skipped', 'canceled')) into v_open;
+  if v_state = 'running' and not v_open then
+    -- Every task is final: the run ends here, by runOutcome's rule (states.ts), when no node has
+    -- forEach items (else the caller decides in a transaction: this call is rolled back).
+    if exists (select 1 from task_runs where run_id = p_run and map_index >= 0) then
+      raise exception 'tributary: the run ends with forEach items' using errcode = 'TRB01';
+    end if;
+    select case when bool_or(s.state = 'canceled') then 'canceled'
+                when bool_or(s.state in ('failed', 'upstream_failed')) then 'failed' else 'success' end
+      into v_outcome
+      from (select distinct on (node_id) state from task_runs where run_id = p_run and map_index = -1
+             order by node_id, attempt desc) s;
+    update runs set state = v_outcome, finished_at = now() where id = p_run and state = 'running';
+    if found then
+      insert into run_events (run_id, type, payload)
+      values (p_run, case v_outcome when 'success' then 'RUN_SUCCEEDED' when 'failed' then 'RUN_FAILED' else 'RUN_CANCELED' end, '{}'::jsonb);
+      v_ended := true;
+    end if;
+  end if;
+  return jsonb_build_object('ok', true, 'state', v_state, 'moved', v_moved, 'open', v_open, 'ended', v_ended);
+end
+$fn$`, `
+create or replace function ${COMPLETE_FN}(p_run uuid, p_task uuid, p_token bigint, p_rows bigint, p_output text, p_result jsonb, p_need jsonb)
+returns jsonb language plpgsql as $fn$
+declare
+  v_state text;
+  v_need text[];
+  v_rows jsonb;
+  v_open boolean;
+begin
+  select state into v_state from runs where id = p_run for no key update;
+  update task_runs set state = 'success', finished_at = now(), rows = p_rows, output_table = p_output, result = p_result,
+         error = null, lease_until = null
+   where id = p_task and lease_token = p_token and state = 'running';
+  if not found then
+    return jsonb_build_object('ok', false);
+  end if;
+  v_need := array(select jsonb_array_elements_text(p_need));
+  select coalesce(jsonb_agg(t), '[]'::jsonb) into v_rows from (
+    select distinct on (node_id, map_index) ${TASK_COLUMNS_TEXT} from task_runs
+     where run_id = p_run and node_id = any(v_need) order by node_id, map_index, attempt desc) t;
+  select exists (select 1 from task_runs where run_id = p_run and node_id <> all(v_need)
+                   and state not in ('success', 'failed', 'upstream_failed', 'skipped', 'canceled')) into v_open;
+  return jsonb_build_object('ok', true, 'state', v_state, 'rows', v_rows, 'open', v_open);
+end
+$fn$`];
+
+const functionsReady = new WeakMap<Db, Promise<void>>();
+
+/** The runtime's SQL functions in the app database: (re)created once per process, under a lock (concurrent CREATE OR REPLACE collide). */
+function ensureRuntimeFunctions(db: Db): Promise<void> {
+  let ready = functionsReady.get(db);
+  if (!ready) {
+    ready = db.transaction(async (tx) => {
+      await tx.execute(sql`select pg_advisory_xact_lock(hashtext('tributary.runtime_functions'))`);
+      for (const statement of FUNCTIONS_SQL) await tx.execute(sql.raw(statement));
+    });
+    ready.catch(() => functionsReady.delete(db));
+    functionsReady.set(db, ready);
+  }
+  return ready;
+}
+
+/** Upstream rows of tasks this process queued (all final, so still true when the task is claimed): saves the executor a read. */
+const upstreamKnown = new Map<string, TaskRow[]>();
+
+function rememberUpstream(taskId: string, rows: TaskRow[]): void {
+  if (upstreamKnown.size > 10_000) upstreamKnown.clear();
+  upstreamKnown.set(taskId, rows);
+}
+
+function takeUpstream(taskId: string): TaskRow[] | undefined {
+  const rows = upstreamKnown.get(taskId);
+  upstreamKnown.delete(taskId);
+  return rows;
 }
 
 /** The node ids whose state may have settled with this task (an item settles its node only when it is the last). */

@@ -9,7 +9,7 @@ import os from "node:os";
 import { taskLogs } from "@/db/schema";
 import { CanceledFailure, failureOf, LeaseLostError, TaskFailure } from "./errors";
 import { executeTask, type ExecutorDeps } from "./executor";
-import { claimTask, completeTask, failTask, heartbeat, reapLapsedLeases, type ClaimedTask } from "./run-store";
+import { claimTasks, completeTask, failTask, heartbeatTasks, reapLapsedLeases, type ClaimedTask } from "./run-store";
 
 export interface WorkerOptions {
   id?: string;
@@ -51,9 +51,14 @@ export class Worker {
   private readonly pollMs: number;
   private readonly maxLogLines: number;
   private running = false;
-  private slots: Promise<void>[] = [];
+  private dispatcher: Promise<void> = Promise.resolve();
+  /** Tasks in flight, each with how to stop it when its lease is lost or its run canceled. */
+  private readonly active = new Map<string, { task: ClaimedTask; cancel: AbortController; lost: boolean; done: Promise<void> }>();
   private wakers: (() => void)[] = [];
+  /** Set by wake(): work may have appeared since the dispatcher last looked. */
+  private woken = false;
   private reaper?: NodeJS.Timeout;
+  private beat?: NodeJS.Timeout;
   private readonly listeners = new Set<(report: TaskReport) => void>();
 
   constructor(
@@ -77,14 +82,18 @@ export class Worker {
   start(): void {
     if (this.running) return;
     this.running = true;
-    this.slots = Array.from({ length: this.concurrency }, () => this.loop());
+    this.dispatcher = this.dispatch();
     const reap = () => void reapLapsedLeases(this.deps.db).then((n) => n && this.wake()).catch(() => {});
     this.reaper = setInterval(reap, Math.max(500, (this.leaseSeconds * 1000) / 2));
     this.reaper.unref();
+    // One heartbeat for all the tasks in flight: one statement renews every lease.
+    this.beat = setInterval(() => void this.heartbeat(), this.heartbeatMs);
+    this.beat.unref();
   }
 
-  /** Cut idle polls short (a run was started or retried). */
+  /** Cut idle polls short (a run was started or retried, a task finished). */
   wake(): void {
+    this.woken = true;
     const wakers = this.wakers;
     this.wakers = [];
     for (const w of wakers) w();
@@ -95,49 +104,84 @@ export class Worker {
     this.running = false;
     clearInterval(this.reaper);
     this.wake();
-    await Promise.all(this.slots);
+    await this.dispatcher;
+    await Promise.all([...this.active.values()].map((a) => a.done));
+    clearInterval(this.beat);
   }
 
-  private async loop(): Promise<void> {
+  private sleep(ms: number): Promise<void> {
+    if (this.woken || !this.running) return Promise.resolve();
+    return new Promise<void>((resolve) => {
+      const timer = setTimeout(resolve, ms);
+      this.wakers.push(() => {
+        clearTimeout(timer);
+        resolve();
+      });
+    });
+  }
+
+  /**
+   * Claim as many ready tasks as there are free slots, in one statement, and start them;
+   * when a task ends (its completion may have queued more) claim again at once; when
+   * nothing is ready, wait for wake() or the poll interval.
+   */
+  private async dispatch(): Promise<void> {
     while (this.running) {
-      let task: ClaimedTask | null = null;
+      const free = this.concurrency - this.active.size;
+      if (free <= 0) {
+        this.woken = false;
+        await this.sleep(this.pollMs);
+        continue;
+      }
+      this.woken = false;
+      let tasks: ClaimedTask[] = [];
       try {
-        task = await claimTask(this.deps.db, this.id, this.leaseSeconds);
+        tasks = await claimTasks(this.deps.db, this.id, this.leaseSeconds, free);
       } catch (error) {
         console.error(`worker ${this.id}: claiming failed: ${(error as Error).message}`);
       }
-      if (!task) {
-        await new Promise<void>((resolve) => {
-          const timer = setTimeout(resolve, this.pollMs);
-          this.wakers.push(() => {
-            clearTimeout(timer);
-            resolve();
-          });
-        });
+      if (tasks.length === 0) {
+        await this.sleep(this.pollMs);
         continue;
       }
-      await this.run(task);
-      this.wake(); // what it finished may have queued more work
+      for (const task of tasks) this.launch(task);
     }
   }
 
-  private async run(task: ClaimedTask): Promise<void> {
+  private launch(task: ClaimedTask): void {
+    const entry = { task, cancel: new AbortController(), lost: false, done: Promise.resolve() };
+    this.active.set(task.id, entry);
+    entry.done = this.run(entry)
+      .catch((error: unknown) => console.error(`worker ${this.id}: task ${task.id}: ${(error as Error).message}`))
+      .finally(() => {
+        this.active.delete(task.id);
+        this.wake(); // a slot is free, and what it finished may have queued more work
+      });
+  }
+
+  private async heartbeat(): Promise<void> {
+    if (this.active.size === 0) return;
+    const entries = [...this.active.values()];
+    try {
+      const answers = await heartbeatTasks(this.deps.db, entries.map((e) => e.task), this.leaseSeconds);
+      for (const e of entries) {
+        const answer = answers.get(e.task.id);
+        if (answer === "canceled") e.cancel.abort(new CanceledFailure());
+        if (answer === "lost" && this.active.get(e.task.id) === e) {
+          e.lost = true;
+          e.cancel.abort(new TaskFailure("lease lost", true, "lease_lost"));
+        }
+      }
+    } catch {
+      /* the next beat tries again; the lease outlives a few misses */
+    }
+  }
+
+  private async run(entry: { task: ClaimedTask; cancel: AbortController; lost: boolean }): Promise<void> {
+    const { task, cancel } = entry;
     const t0 = performance.now();
-    const cancel = new AbortController();
-    let lost = false;
     let logLines = 0;
     const logs: { level: "info" | "warn" | "error"; message: string }[] = [];
-    const beat = setInterval(() => {
-      void heartbeat(this.deps.db, task, this.leaseSeconds)
-        .then((answer) => {
-          if (answer === "canceled") cancel.abort(new CanceledFailure());
-          if (answer === "lost") {
-            lost = true;
-            cancel.abort(new TaskFailure("lease lost", true, "lease_lost"));
-          }
-        })
-        .catch(() => {});
-    }, this.heartbeatMs);
     const deps: ExecutorDeps = {
       ...this.deps,
       log: (_task, level, message) => {
@@ -153,13 +197,13 @@ export class Worker {
     };
     try {
       const outcome = await executeTask(deps, task, cancel.signal);
-      clearInterval(beat);
+      // A task whose lease was lost must not record its result (completeTask's fencing would refuse it too).
+      if (entry.lost) throw new LeaseLostError(task.id);
       await this.saveLogs(task, logs);
       await withDbRetry(() => completeTask(this.deps.db, task, outcome));
       report({ state: "success", rows: outcome.rows });
     } catch (error) {
-      clearInterval(beat);
-      if (error instanceof LeaseLostError || lost) {
+      if (error instanceof LeaseLostError || entry.lost) {
         report({ state: "lost", error: "lease lost: the result was dropped" });
         return;
       }
