@@ -17,6 +17,7 @@ import type { SqlAnalyzer } from "@/server/pipeline/sql-references";
 import { publishRunOutputs } from "@/server/runtime/executor";
 import { getRunRow, latestTasks, startRun } from "@/server/runtime/run-store";
 import { TableWriter } from "@/server/runtime/outputs";
+import { recentJsStats } from "@/server/runtime/nodes/js";
 import { DEFAULT_JS_LIMITS, SandboxPool } from "@/server/runtime/sandbox";
 import { rowsOf } from "@/server/runtime/sql";
 import { TERMINAL_RUN_STATES } from "@/server/runtime/states";
@@ -57,7 +58,7 @@ async function tempDb(serverUrl: string, prefix: string): Promise<{ url: string;
   };
 }
 
-export async function openEnv(target: Target, sql: SqlAnalyzer, opts: { worker?: boolean; concurrency?: number } = {}): Promise<Env> {
+export async function openEnv(target: Target, sql: SqlAnalyzer, opts: { worker?: boolean; concurrency?: number; warehouseOnDisk?: boolean } = {}): Promise<Env> {
   const filesDir = fs.mkdtempSync(path.join(os.tmpdir(), "tributary-bench-"));
   const sandbox = new SandboxPool();
   let app: DatabaseHandle;
@@ -67,7 +68,8 @@ export async function openEnv(target: Target, sql: SqlAnalyzer, opts: { worker?:
   let whUrl: string | undefined;
   if (target.driver === "pglite") {
     app = await openDatabase({ dataDir: "memory://" });
-    wh = await openWarehouse({ dir: "memory://" });
+    // On disk (a temporary folder), as a server keeps it: in memory:// every table and WAL segment is held in RAM.
+    wh = await openWarehouse({ dir: opts.warehouseOnDisk ? path.join(filesDir, "warehouse") : "memory://" });
   } else {
     const a = await tempDb(target.serverUrl!, "bench_app");
     const w = await tempDb(target.serverUrl!, "bench_wh");
@@ -201,20 +203,42 @@ function round2(x: number): number {
   return Math.round(x * 100) / 100;
 }
 
-/** Peak RSS of this process and its children while `fn` runs (sampled every 100 ms). */
-async function withPeakMemory<T>(fn: () => Promise<T>): Promise<{ value: T; peakMb: number }> {
-  let peak = 0;
-  const sample = () => {
-    let total = process.memoryUsage().rss;
-    const children = spawnSync("ps", ["-o", "rss=", "--ppid", String(process.pid)], { encoding: "utf8" }).stdout;
-    for (const line of children.split("\n")) total += (Number(line.trim()) || 0) * 1024;
-    peak = Math.max(peak, total);
-  };
-  const timer = setInterval(sample, 100);
+/** Resident memory of a process (bytes), from /proc (0 if it is gone). */
+async function rssOf(pid: number): Promise<number> {
   try {
-    sample();
+    const status = await fs.promises.readFile(`/proc/${pid}/status`, "utf8");
+    const m = /^VmRSS:\s+(\d+) kB/m.exec(status);
+    return m ? Number(m[1]) * 1024 : 0;
+  } catch {
+    return 0;
+  }
+}
+
+/**
+ * Peak RSS of this process and its sandbox children while `fn` runs (sampled every 100 ms).
+ * Read from /proc without blocking: a synchronous `ps` every 100 ms took a quarter of the
+ * event loop on a loaded machine, which on PGlite is the thread that runs the database.
+ */
+async function withPeakMemory<T>(children: () => number[], fn: () => Promise<T>): Promise<{ value: T; peakMb: number }> {
+  let peak = 0;
+  let sampling = false;
+  const sample = async () => {
+    if (sampling) return;
+    sampling = true;
+    try {
+      const own = process.memoryUsage().rss;
+      let total = own;
+      for (const pid of children()) total += await rssOf(pid);
+      peak = Math.max(peak, total);
+    } finally {
+      sampling = false;
+    }
+  };
+  const timer = setInterval(() => void sample(), 100);
+  try {
+    await sample();
     const value = await fn();
-    sample();
+    await sample();
     return { value, peakMb: Math.round(peak / 1024 / 1024) };
   } finally {
     clearInterval(timer);
@@ -223,7 +247,7 @@ async function withPeakMemory<T>(fn: () => Promise<T>): Promise<{ value: T; peak
 
 /** `rows` rows through source.csv → sql → js (map) → sql, against psql running the same SQL. */
 export async function benchRows(target: Target, sql: SqlAnalyzer, rows = 1_000_000) {
-  const env = await openEnv(target, sql, { concurrency: 2 });
+  const env = await openEnv(target, sql, { concurrency: 2, warehouseOnDisk: true });
   try {
     const csv = path.join(env.filesDir, "sales.csv");
     const out = fs.createWriteStream(csv);
@@ -248,7 +272,13 @@ export async function benchRows(target: Target, sql: SqlAnalyzer, rows = 1_000_0
       ],
       edges: [{ from: "c", to: "s" }, { from: "s", to: "j" }, { from: "j", to: "t" }],
     };
-    const { value, peakMb } = await withPeakMemory(() => runToEnd(env, doc, sql, 1_800_000));
+    // The sandbox's task runner is started, as in a running server (not part of the JS step's time).
+    await env.sandbox.run(
+      { code: "export default () => []", inputNames: [], params: {}, logicalDate: new Date().toISOString(), runId: "warmup", limits: DEFAULT_JS_LIMITS },
+      { readInput: async () => [], writeRows: async () => {}, log: () => {} },
+    );
+    const before = process.memoryUsage().rss + (await Promise.all(env.sandbox.pids.map(rssOf))).reduce((a, b) => a + b, 0);
+    const { value, peakMb } = await withPeakMemory(() => env.sandbox.pids, () => runToEnd(env, doc, sql, 1_800_000));
     const tasks = await latestTasks(env.app.db, value.run.id);
     const ms = (id: string) => {
       const t = tasks.find((x) => x.nodeId === id)!;
@@ -259,11 +289,24 @@ export async function benchRows(target: Target, sql: SqlAnalyzer, rows = 1_000_0
       name: `rows_${rows}_${target.driver}`,
       rows,
       peakMemoryMb: peakMb,
+      // This process (with PGlite, both databases' WASM heaps) and the sandbox child, just before the run.
+      memoryBeforeRunMb: Math.round(before / 1024 / 1024),
       targetPeakMemoryMb: 1024,
       steps: {
         csv: { rows: count("c"), ms: ms("c"), rowsPerSecond: Math.round(count("c") / (ms("c") / 1000)) },
         sql: { rows: count("s"), ms: ms("s"), rowsPerSecond: Math.round(count("s") / (ms("s") / 1000)) },
-        js: { rows: count("j"), ms: ms("j"), rowsPerSecond: Math.round(count("j") / (ms("j") / 1000)), targetRowsPerSecond: 300_000 },
+        js: {
+          rows: count("j"),
+          ms: ms("j"),
+          rowsPerSecond: Math.round(count("j") / (ms("j") / 1000)),
+          targetRowsPerSecond: 300_000,
+          // Inside the task: until the first input read, the cell waiting for input batches,
+          // writing output batches (serial; overlaps the cell), and the runner's own total.
+          stages: (() => {
+            const st = recentJsStats.get(tasks.find((x) => x.nodeId === "j")!.outputTable ?? "");
+            return st && { startMs: Math.round(st.startMs), readWaitMs: Math.round(st.readWaitMs), writeMs: Math.round(st.writeMs), writes: st.writes, runnerMs: Math.round(st.totalMs) };
+          })(),
+        },
         sqlAggregate: { rows: count("t"), ms: ms("t") },
       },
     };

@@ -25,7 +25,33 @@ export interface Warehouse extends Querier {
   cancellable<T = Row>(text: string, params: unknown[], signal: AbortSignal | undefined, setup?: string[]): Promise<T[]>;
   /** COPY rows (CSV text with a header-less column order) into `table`. */
   copyCsv(table: string, columns: string[], csv: string): Promise<void>;
+  /**
+   * Start one COPY of CSV chunks into `table` (Postgres: one streamed COPY, since every COPY
+   * statement costs a fixed ~80 ms on postgres.js; PGlite: chunks gathered into COPYs of
+   * about 8 MB). `write` resolves when the chunk may be reused (backpressure); `end`
+   * resolves when every row is in. `abort` gives up (nothing of this copy may stay).
+   */
+  copyCsvStream(table: string, columns: string[]): CsvCopy;
+  /**
+   * Insert a JSON array of objects (text, parsed by the database) into `table`, keys matched to
+   * its columns by name (`json_populate_recordset`, so `json`, not `jsonb`: nested values keep
+   * their text). Returns the number of rows inserted.
+   */
+  insertJson(table: string, json: string): Promise<number>;
   close(): Promise<void>;
+}
+
+export interface CsvCopy {
+  write(chunk: string): Promise<void>;
+  end(): Promise<void>;
+  abort(): void;
+}
+
+/** PGlite has no streaming COPY: chunks are gathered and loaded this many characters at a time. */
+const PGLITE_COPY_CHARS = 8 * 1024 * 1024;
+
+function insertJsonSql(table: string): string {
+  return `insert into ${table} select * from json_populate_recordset(null::${table}, $1::text::json)`;
 }
 
 /** Identifiers are quoted, never spliced raw: `"run_ab12"."t_34"`. */
@@ -52,6 +78,33 @@ async function openPglite(dir: string): Promise<Warehouse> {
     copyCsv: async (table, columns, csv) => {
       await pg.query(`copy ${table} (${columns.map(ident).join(", ")}) from '/dev/blob' with (format csv)`, [], { blob: new Blob([csv]) });
     },
+    copyCsvStream: (table, columns) => {
+      const statement = `copy ${table} (${columns.map(ident).join(", ")}) from '/dev/blob' with (format csv)`;
+      let parts: string[] = [];
+      let size = 0;
+      let aborted = false;
+      const load = async () => {
+        if (aborted) throw new Error("copy aborted");
+        if (size === 0) return;
+        const blob = new Blob(parts);
+        parts = [];
+        size = 0;
+        await pg.query(statement, [], { blob });
+      };
+      return {
+        write: async (chunk) => {
+          parts.push(chunk);
+          size += chunk.length;
+          if (size >= PGLITE_COPY_CHARS) await load();
+        },
+        end: load,
+        abort: () => {
+          aborted = true;
+          parts = [];
+        },
+      };
+    },
+    insertJson: async (table, json) => (await pg.query(insertJsonSql(table), [json])).affectedRows ?? 0,
     close: async () => {
       try {
         await pg.close();
@@ -72,6 +125,41 @@ async function openPostgres(url: string): Promise<Warehouse> {
     await sql.end({ timeout: 1 });
     throw new Error(`cannot connect to the warehouse at ${redactUrl(url)}: ${(error as Error).message}`);
   }
+  /**
+   * A COPY … FROM STDIN on postgres.js. Its writable never finishes when the server rejects
+   * the data after the last chunk was sent (the error arrives once the stream is closed and
+   * only reaches the query's `reject`, whose promise is already resolved), so `reject` is
+   * wrapped to hear about it.
+   */
+  const openCopy = async (table: string, columns: string[]) => {
+    const query = sql.unsafe(`copy ${table} (${columns.map(ident).join(", ")}) from stdin with (format csv)`) as unknown as {
+      reject: (error: unknown) => void;
+      writable: () => Promise<import("node:stream").Writable>;
+    };
+    let fail!: (error: Error) => void;
+    const failed = new Promise<never>((_, reject) => (fail = reject));
+    failed.catch(() => {});
+    const reject = query.reject;
+    query.reject = (error: unknown) => {
+      fail(error instanceof Error ? error : new Error(String(error)));
+      reject(error);
+    };
+    const w = await Promise.race([query.writable(), failed]);
+    w.on("error", (error) => fail(error));
+    return {
+      write: (chunk: string) =>
+        Promise.race([failed, new Promise<void>((resolve, reject) => w.write(chunk, (error) => (error ? reject(error) : resolve())))]),
+      end: () =>
+        Promise.race([
+          failed,
+          new Promise<void>((resolve) => {
+            w.once("finish", () => resolve());
+            w.end();
+          }),
+        ]),
+      abort: () => w.destroy(new Error("copy aborted")),
+    };
+  };
   const run = <T,>(q: { unsafe: (t: string, p?: never[]) => unknown }, text: string, params: unknown[] = []) =>
     q.unsafe(text, params as never[]) as unknown as Promise<T[]>;
   return {
@@ -95,12 +183,29 @@ async function openPostgres(url: string): Promise<Warehouse> {
       })) as unknown as T[];
     },
     copyCsv: async (table, columns, csv) => {
-      const writable = await sql.unsafe(`copy ${table} (${columns.map(ident).join(", ")}) from stdin with (format csv)`).writable();
-      await new Promise<void>((resolve, reject) => {
-        writable.on("error", reject);
-        writable.on("finish", () => resolve());
-        writable.end(csv);
-      });
+      const copy = await openCopy(table, columns);
+      await copy.write(csv);
+      await copy.end();
+    },
+    copyCsvStream: (table, columns) => {
+      // One COPY for the whole stream: opened on the first write, fed chunk by chunk.
+      let opened: Promise<Awaited<ReturnType<typeof openCopy>>> | null = null;
+      const open = () => {
+        opened ??= openCopy(table, columns);
+        opened.catch(() => {});
+        return opened;
+      };
+      return {
+        write: async (chunk) => (await open()).write(chunk),
+        end: async () => {
+          if (opened) await (await opened).end();
+        },
+        abort: () => void opened?.then((c) => c.abort(), () => {}),
+      };
+    },
+    insertJson: async (table, json) => {
+      const result = (await sql.unsafe(insertJsonSql(table), [json] as never[])) as unknown as { count?: number };
+      return Number(result.count ?? 0);
     },
     close: () => sql.end({ timeout: 5 }),
   };

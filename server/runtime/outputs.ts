@@ -198,12 +198,21 @@ export function toCsv(rows: readonly Row[], columns: readonly Column[]): string 
   return out;
 }
 
-/** Up to this many rows, a batch is inserted with one statement instead of COPY (a COPY costs more round trips, and on PGlite a blob). */
+/** Up to this many rows, a first batch creates and fills the table in one statement. */
 const SMALL_BATCH = 1000;
 
-/** A table being filled in batches: created from the first batch's columns, loaded with COPY. */
+function isRowObject(r: unknown): r is Row {
+  return r !== null && typeof r === "object" && !Array.isArray(r);
+}
+
+/**
+ * A table being filled in batches: created from the first batch's columns, each batch loaded
+ * as one JSON text that the database parses (`json_populate_recordset`: one statement, no
+ * per-row work here; on Postgres a COPY costs a fixed ~80 ms per statement through postgres.js).
+ */
 export class TableWriter {
   private columns: Column[] | null = null;
+  private known: Set<string> | null = null;
   rows = 0;
 
   constructor(
@@ -212,51 +221,79 @@ export class TableWriter {
     private readonly declared: Record<string, string> = {},
   ) {}
 
+  /** Rows as objects: their keys are checked here, then they are loaded as one JSON text. */
   async write(batch: readonly Row[]): Promise<void> {
     if (batch.length === 0) return;
-    if (!this.columns) {
-      this.columns = inferColumns(batch, this.declared);
-      const cols = this.columns.map((c) => `${ident(c.name)} ${c.type}`).join(", ");
-      if (batch.length <= SMALL_BATCH && this.columns.length > 0) {
-        // A small first batch creates and fills the table in one statement (most cells return a few rows).
-        const names = this.columns.map((c) => ident(c.name)).join(", ");
-        try {
-          await this.wh.query(`create table ${this.table} as select ${names} from jsonb_to_recordset($1::text::jsonb) as r(${cols})`, [JSON.stringify(batch)]);
-        } catch (error) {
-          throw new TaskFailure(`writing rows 1–${batch.length} failed: ${(error as Error).message}`, false, "write");
-        }
-        this.rows += batch.length;
-        return;
-      }
-      await this.wh.query(`create table ${this.table} (${cols})`);
-    }
-    const known = new Set(this.columns.map((c) => c.name));
+    if (!this.columns) return this.create(batch, null);
+    const known = this.known!;
     for (let i = 0; i < batch.length; i++) {
       for (const key of Object.keys(batch[i]!)) {
-        if (!known.has(key)) {
-          throw new TaskFailure(
-            `row ${this.rows + i + 1} has a column '${key}' that the first rows did not have (columns: ${[...known].join(", ")}); ` +
-              `give every row the same keys, or declare the column in config.columns`,
-            false,
-            "invalid_result",
-          );
-        }
+        if (!known.has(key)) throw this.unknownColumn(this.rows + i + 1, key);
       }
     }
+    await this.insert(JSON.stringify(batch), batch.length);
+  }
+
+  /**
+   * A batch as JSON text (an array of row objects, as the JS sandbox sends it). Only the first
+   * batch is parsed here, for the column types; later ones go to the database as they are (the
+   * sandbox checked their keys against the first batch's: `checkColumns`). Returns the rows written.
+   */
+  async writeJson(json: string): Promise<number> {
+    if (!this.columns) {
+      let rows: unknown;
+      try {
+        rows = JSON.parse(json);
+      } catch {
+        rows = undefined;
+      }
+      if (!Array.isArray(rows) || !rows.every(isRowObject)) throw new TaskFailure("the cell produced a malformed batch of rows", false, "invalid_result");
+      if (rows.length === 0) return 0;
+      await this.create(rows, json);
+      return rows.length;
+    }
+    return this.insert(json, undefined);
+  }
+
+  /** The message for a row with a key the first batch did not have (the sandbox words it the same way). */
+  private unknownColumn(row: number, key: string): TaskFailure {
+    return new TaskFailure(
+      `row ${row} has a column '${key}' that the first rows did not have (columns: ${[...this.known!].join(", ")}); ` +
+        `give every row the same keys, or declare the column in config.columns`,
+      false,
+      "invalid_result",
+    );
+  }
+
+  private async create(batch: readonly Row[], json: string | null): Promise<void> {
+    this.columns = inferColumns(batch, this.declared);
+    this.known = new Set(this.columns.map((c) => c.name));
+    const cols = this.columns.map((c) => `${ident(c.name)} ${c.type}`).join(", ");
+    if (batch.length <= SMALL_BATCH && this.columns.length > 0) {
+      // A small first batch creates and fills the table in one statement (most cells return a few rows).
+      const names = this.columns.map((c) => ident(c.name)).join(", ");
+      try {
+        await this.wh.query(`create table ${this.table} as select ${names} from jsonb_to_recordset($1::text::jsonb) as r(${cols})`, [json ?? JSON.stringify(batch)]);
+      } catch (error) {
+        throw new TaskFailure(`writing rows 1–${batch.length} failed: ${(error as Error).message}`, false, "write");
+      }
+      this.rows += batch.length;
+      return;
+    }
+    await this.wh.query(`create table ${this.table} (${cols})`);
+    await this.insert(json ?? JSON.stringify(batch), batch.length);
+  }
+
+  private async insert(json: string, count: number | undefined): Promise<number> {
+    let n: number;
     try {
-      if (batch.length <= SMALL_BATCH) {
-        // A small batch in one statement: COPY FROM STDIN costs a few round trips more.
-        const cols = this.columns.map((c) => ident(c.name)).join(", ");
-        await this.wh.query(`insert into ${this.table} (${cols}) select ${cols} from jsonb_populate_recordset(null::${this.table}, $1::text::jsonb)`, [
-          JSON.stringify(batch),
-        ]);
-      } else {
-        await this.wh.copyCsv(this.table, this.columns.map((c) => c.name), toCsv(batch, this.columns));
-      }
+      n = await this.wh.insertJson(this.table, json);
     } catch (error) {
-      throw new TaskFailure(`writing rows ${this.rows + 1}–${this.rows + batch.length} failed: ${(error as Error).message}`, false, "write");
+      const which = count !== undefined ? `rows ${this.rows + 1}–${this.rows + count}` : `the rows after row ${this.rows}`;
+      throw new TaskFailure(`writing ${which} failed: ${(error as Error).message}`, false, "write");
     }
-    this.rows += batch.length;
+    this.rows += n;
+    return n;
   }
 
   /** An empty result still gets a table (with the declared columns, or none). */
@@ -298,6 +335,133 @@ export async function* readBatches(wh: Warehouse, schema: string, tables: readon
         `select * from ${name} where ctid >= '(${first},0)'::tid and ctid < '(${first + PAGES},0)'::tid`,
       );
       for (let i = 0; i < rows.length; i += batchSize) yield rows.slice(i, i + batchSize);
+    }
+  }
+}
+
+// ------------------------------------------------------- reading rows as JSON text
+
+/** A batch of rows as the JSON text of an array of objects, and how many rows it holds. */
+export interface JsonBatch {
+  json: string;
+  rows: number;
+}
+
+/** Types whose JSON (`to_json`) is what the drivers return for them, re-serialised with JSON.stringify. */
+const JSON_AS_IS = new Set(["bool", "int2", "int4", "int8", "text", "varchar", "bpchar", "name", "uuid", "json", "jsonb", "time", "timetz", "interval"]);
+
+let utcHost: boolean | undefined;
+/** `timestamp` (no zone) values reach JS as local times (`new Date(text)`): the same text only when the host runs in UTC. */
+function hostIsUtc(): boolean {
+  utcHost ??= ["UTC", "Etc/UTC", "Etc/GMT", "GMT", "Etc/Universal", "Universal", "Etc/Zulu", "Zulu"].includes(Intl.DateTimeFormat().resolvedOptions().timeZone);
+  return utcHost;
+}
+
+/**
+ * SQL for a column such that the warehouse's JSON of it equals what reading the row through
+ * the driver and JSON.stringify gave (what a JS cell saw before rows were read as JSON):
+ * NaN/±Infinity → null, dates and timestamps → `toISOString()` text (out of range → null),
+ * numeric → a number on Postgres and a string on PGlite, as their drivers return it.
+ * `null`: no such SQL (bytea, arrays, …) — that table is read row by row.
+ */
+function jsonExpression(driver: Warehouse["driver"], name: string, type: string): string | null {
+  const c = ident(name);
+  const finite = `case when ${c} in ('NaN', 'Infinity', '-Infinity') then null else ${c} end`;
+  const iso = (value: string, low: string, high: string, format: string) =>
+    `case when ${c} >= '${low}' and ${c} < '${high}' then to_char(${value}, '${format}') end`;
+  switch (type) {
+    case "float4":
+    case "float8":
+      return finite;
+    case "numeric":
+      return driver === "pglite" ? `${c}::text` : finite;
+    case "oid":
+      return `${c}::int8`;
+    case "date":
+      return iso(c, "0001-01-01", "10000-01-01", 'YYYY-MM-DD"T00:00:00.000Z"');
+    case "timestamptz":
+      return iso(`${c} at time zone 'UTC'`, "0001-01-01 00:00:00+00", "10000-01-01 00:00:00+00", 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"');
+    case "timestamp":
+      return hostIsUtc() ? iso(c, "0001-01-01 00:00:00", "10000-01-01 00:00:00", 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"') : null;
+    default:
+      return JSON_AS_IS.has(type) ? c : null;
+  }
+}
+
+/** Rows as JSON batches of at most `batchSize` rows and (but for a single row) `maxChars` characters. */
+function* jsonSlices(rows: readonly unknown[], batchSize: number, maxChars: number): Generator<JsonBatch> {
+  let parts: string[] = [];
+  let size = 2;
+  for (const row of rows) {
+    const s = JSON.stringify(row);
+    if (parts.length > 0 && (parts.length >= batchSize || size + s.length + 1 > maxChars)) {
+      yield { json: `[${parts.join(",")}]`, rows: parts.length };
+      parts = [];
+      size = 2;
+    }
+    parts.push(s);
+    size += s.length + 1;
+  }
+  if (parts.length > 0) yield { json: `[${parts.join(",")}]`, rows: parts.length };
+}
+
+/** At most this many pages per read (8 MB of table). */
+const MAX_PAGES = 1024;
+
+/**
+ * Tables as batches of JSON text made by the warehouse (`json_agg` over a range of pages), so
+ * no row becomes a JS object here: the text goes to the JS sandbox as it is. Each batch holds at
+ * most `batchSize` rows and `maxChars` characters (a single larger row goes alone); the page
+ * range is sized from the rows and characters per page seen so far. A table with a column type
+ * that has no such JSON form (bytea, arrays, …) is read with `readBatches` and serialised here.
+ */
+export async function* readJsonBatches(
+  wh: Warehouse,
+  schema: string,
+  tables: readonly string[],
+  batchSize: number,
+  maxChars: number,
+): AsyncGenerator<JsonBatch> {
+  for (const table of tables) {
+    const name = storedTable(schema, table);
+    const [info] = await wh.query<{ pages: number; columns: string }>(
+      `select (pg_relation_size($1::regclass) / current_setting('block_size')::int)::int as pages,
+              (select coalesce(json_agg(json_build_array(a.attname, t.typname) order by a.attnum), '[]')
+                 from pg_attribute a join pg_type t on t.oid = a.atttypid
+                where a.attrelid = $1::regclass and a.attnum > 0 and not a.attisdropped)::text as columns`,
+      [name],
+    );
+    const columns = JSON.parse(info!.columns) as [string, string][];
+    const exprs = columns.map(([n, t]) => jsonExpression(wh.driver, n, t));
+    if (exprs.some((e) => e === null)) {
+      for await (const rows of readBatches(wh, schema, [table], batchSize)) yield* jsonSlices(rows, batchSize, maxChars);
+      continue;
+    }
+    const list = exprs.map((e, i) => `${e} as ${ident(columns[i]![0])}`).join(", ");
+    const total = Number(info!.pages);
+    let span = 1; // the first read measures a page
+    let rowsPerPage = 0;
+    let charsPerPage = 0;
+    for (let first = 0; first < total; ) {
+      const last = Math.min(total, first + span);
+      const [r] = await wh.query<{ n: number; j: string }>(
+        `select count(*)::int as n, coalesce(json_agg(t), '[]')::text as j
+           from (select ${list} from ${name} where ctid >= '(${first},0)'::tid and ctid < '(${last},0)'::tid) t`,
+      );
+      const n = Number(r!.n);
+      const json = r!.j;
+      const pages = last - first;
+      rowsPerPage = Math.max(rowsPerPage, n / pages);
+      charsPerPage = Math.max(charsPerPage, json.length / pages);
+      const tooBig = n > batchSize || (json.length > maxChars && n > 1);
+      if (tooBig && pages > 1) {
+        span = Math.max(1, Math.floor(pages / 2));
+        continue;
+      }
+      first = last;
+      if (tooBig) yield* jsonSlices(JSON.parse(json) as unknown[], batchSize, maxChars);
+      else if (n > 0) yield { json, rows: n };
+      span = Math.max(1, Math.min(MAX_PAGES, Math.floor(Math.min(batchSize / Math.max(rowsPerPage, 1e-6), (maxChars * 0.9) / Math.max(charsPerPage, 1e-6)))));
     }
   }
 }

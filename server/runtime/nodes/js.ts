@@ -3,15 +3,97 @@
  * with one isolate per task). Inputs stream in from the warehouse in batches;
  * rows the cell returns or yields stream back into the output table.
  */
-import { JsCellError, DEFAULT_JS_LIMITS } from "../sandbox";
+import { JsCellError, DEFAULT_JS_LIMITS, type JsonRows } from "../sandbox";
+import { MAX_BATCH_CHARS, MAX_BATCH_ROWS } from "../sandbox/protocol";
 import { TaskFailure, TimeoutFailure } from "../errors";
-import { qualified, readBatches, TableWriter, declaredColumns } from "../outputs";
+import { qualified, readJsonBatches, TableWriter, declaredColumns, type JsonBatch } from "../outputs";
+import type { Warehouse } from "@/db/warehouse";
 import type { NodeRunner } from "./context";
+
+/** Where a JS task's time went (ms): waiting for input batches, writing output batches, in all. */
+export interface JsTaskStats {
+  rowsRead: number;
+  rowsWritten: number;
+  /** Time until the cell asked for its first input batch (isolate, compile, first read request). */
+  startMs: number;
+  /** The cell waiting for input batches (reads run ahead, so this is what reading did not hide). */
+  readWaitMs: number;
+  /** Writing output batches into the output table (one after the other; the cell goes on meanwhile). */
+  writeMs: number;
+  writes: number;
+  totalMs: number;
+}
+
+/** The stage times of the last few JS tasks in this process, by output table (bench, diagnostics). */
+export const recentJsStats = new Map<string, JsTaskStats>();
+
+/** Readers kept per input (one per iterator the cell has open over it). */
+const MAX_READERS = 8;
+
+/**
+ * One pass over an input, as JSON batches, one batch read ahead: while a batch crosses to the
+ * cell, the warehouse already makes the next one.
+ */
+class InputReader {
+  position = 0;
+  busy = false;
+  private ahead: Promise<IteratorResult<JsonBatch>> | null = null;
+  private pending: JsonBatch | null = null;
+  private done = false;
+
+  constructor(
+    private readonly batches: AsyncGenerator<JsonBatch>,
+    readonly batchSize: number,
+  ) {}
+
+  /** A reader positioned at `cursor` (skipping rows, which only a cell reading one input twice at different paces needs). */
+  static async open(wh: Warehouse, schema: string, tables: readonly string[], batchSize: number, cursor: number): Promise<InputReader> {
+    const reader = new InputReader(readJsonBatches(wh, schema, tables, batchSize, MAX_BATCH_CHARS), batchSize);
+    while (reader.position < cursor) {
+      const batch = await reader.next();
+      if (!batch) break;
+      if (reader.position > cursor) {
+        // Keep the rows past the cursor for the next read.
+        const rows = (JSON.parse(batch.json) as unknown[]).slice(batch.rows - (reader.position - cursor));
+        reader.pending = { json: JSON.stringify(rows), rows: rows.length };
+        reader.position = cursor;
+      }
+    }
+    return reader;
+  }
+
+  async next(): Promise<JsonBatch | null> {
+    if (this.pending) {
+      const batch = this.pending;
+      this.pending = null;
+      this.position += batch.rows;
+      return batch;
+    }
+    if (this.done) return null;
+    const step = await (this.ahead ?? this.batches.next());
+    this.ahead = null;
+    if (step.done) {
+      this.done = true;
+      return null;
+    }
+    this.position += step.value.rows;
+    this.ahead = this.batches.next();
+    this.ahead.catch(() => {});
+    return step.value;
+  }
+
+  close(): void {
+    this.done = true;
+    void this.batches.return(undefined).catch(() => {});
+  }
+}
 
 export const runJs: NodeRunner = async (ctx) => {
   if (ctx.node.kind !== "js") throw new Error("not a js node");
   const writer = new TableWriter(ctx.wh, qualified(ctx.schema, ctx.outputTable), declaredColumns(ctx.node));
-  const readers = new Map<string, { position: number; batches: AsyncGenerator<Record<string, unknown>[]> }>();
+  const readers = new Map<string, InputReader[]>();
+  const startedAt = performance.now();
+  const stats: JsTaskStats = { rowsRead: 0, rowsWritten: 0, startMs: -1, readWaitMs: 0, writeMs: 0, writes: 0, totalMs: 0 };
   const memoryMb = Number(process.env.TRIBUTARY_JS_MEMORY_MB) || DEFAULT_JS_LIMITS.memoryMb;
   try {
     await ctx.sandbox().run(
@@ -22,28 +104,53 @@ export const runJs: NodeRunner = async (ctx) => {
         logicalDate: ctx.logicalDate.toISOString(),
         runId: ctx.runId,
         item: ctx.item,
+        checkColumns: true,
         limits: { ...DEFAULT_JS_LIMITS, memoryMb, timeoutMs: Math.round(ctx.settings.timeoutSeconds * 1000) },
       },
       {
-        readInput: async (name, cursor, batchSize) => {
+        readInput: async (name, cursor, batchSize): Promise<JsonRows> => {
           const source = ctx.upstream.get(name);
-          if (!source) return [];
-          let reader = readers.get(name);
-          if (!reader || cursor < reader.position) {
-            reader = { position: 0, batches: readBatches(ctx.wh, ctx.schema, source.tables, Math.max(1, Math.min(batchSize, 20_000))) };
-            readers.set(name, reader);
+          if (!source) return { json: "[]", rows: 0 };
+          const size = Math.max(1, Math.min(batchSize, MAX_BATCH_ROWS));
+          let list = readers.get(name);
+          if (!list) readers.set(name, (list = []));
+          let reader = list.find((r) => !r.busy && r.position === cursor && r.batchSize === size);
+          if (reader) reader.busy = true;
+          else {
+            reader = await InputReader.open(ctx.wh, ctx.schema, source.tables, size, cursor);
+            reader.busy = true;
+            list.push(reader);
+            if (list.length > MAX_READERS) list.shift()!.close();
           }
-          const next = await reader.batches.next();
-          const rows = next.done ? [] : next.value;
-          reader.position += rows.length;
-          return rows;
+          const t0 = performance.now();
+          if (stats.startMs < 0) stats.startMs = t0 - startedAt;
+          try {
+            const batch = (await reader.next()) ?? { json: "[]", rows: 0 };
+            stats.rowsRead += batch.rows;
+            return batch;
+          } finally {
+            stats.readWaitMs += performance.now() - t0;
+            reader.busy = false;
+          }
         },
         writeRows: (rows) => writer.write(rows),
+        writeJson: async (json) => {
+          const t0 = performance.now();
+          try {
+            const n = await writer.writeJson(json);
+            stats.rowsWritten += n;
+            return n;
+          } finally {
+            stats.writeMs += performance.now() - t0;
+            stats.writes++;
+          }
+        },
         log: (level, message) => ctx.log(level, message),
       },
       ctx.signal,
     );
   } catch (error) {
+    for (const list of readers.values()) for (const r of list) r.close();
     if (error instanceof TaskFailure) throw error;
     if (ctx.signal.aborted && ctx.signal.reason instanceof TaskFailure) throw ctx.signal.reason;
     if (error instanceof JsCellError) {
@@ -58,5 +165,9 @@ export const runJs: NodeRunner = async (ctx) => {
     }
     throw error;
   }
+  for (const list of readers.values()) for (const r of list) r.close();
+  stats.totalMs = performance.now() - startedAt;
+  recentJsStats.set(ctx.outputTable, stats);
+  while (recentJsStats.size > 20) recentJsStats.delete(recentJsStats.keys().next().value!);
   return { rows: await writer.finish(), outputTable: ctx.outputTable };
 };

@@ -258,6 +258,26 @@ export const BOOTSTRAP_SOURCE = String.raw`
   function notARow(row) {
     return new InvalidResult("row " + rowIndex + " is " + typeName(row) + "; each row must be a plain object such as { id: 1, name: \"a\" }");
   }
+  // checkColumns: the keys of the first batch's rows are the output table's columns; later rows
+  // may not add any (the host passes their JSON to the database unparsed, which would drop them).
+  // Called as a row joins a batch (so a row that starts the second batch is not counted in the first).
+  let checkColumns = false;
+  let firstKeys = ObjectCreate(null);
+  let knownKeys = null;
+  function checkKeys(row, index) {
+    const keys = ObjectKeys(row);
+    if (knownKeys === null) {
+      for (let i = 0; i < keys.length; i++) if (row[keys[i]] !== undefined) firstKeys[keys[i]] = true;
+      return;
+    }
+    for (let i = 0; i < keys.length; i++) {
+      const k = keys[i];
+      if (knownKeys[k] !== true && row[k] !== undefined) {
+        throw new InvalidResult("row " + (index + 1) + " has a column '" + k + "' that the first rows did not have (columns: " +
+          join(ObjectKeys(knownKeys), ", ") + "); give every row the same keys, or declare the column in config.columns");
+      }
+    }
+  }
   function checkRow(row, index) {
     rowIndex = index;
     if (row === null || typeof row !== "object" || isArray(row)) throw notARow(row);
@@ -275,6 +295,7 @@ export const BOOTSTRAP_SOURCE = String.raw`
     if (s.length > MAX_ROW_CHARS) throw new InvalidResult("row " + produced + " is larger than " + MAX_ROW_CHARS + " characters of JSON");
     let wait;
     if (rowsInBatch > 0 && chars + s.length > MAX_BATCH_CHARS) wait = flush();
+    if (checkColumns) checkKeys(row, produced);
     parts[nParts++] = s;
     chars += s.length + 1;
     rowsInBatch++;
@@ -291,6 +312,7 @@ export const BOOTSTRAP_SOURCE = String.raw`
       for (let j = 0; j < n; j++) checkRow(arr[i + j], produced + j);
       const text = JSONstringify(arraySlice(arr, i, i + n));
       if (typeof text === "string" && chars + text.length <= MAX_BATCH_CHARS) {
+        if (checkColumns) for (let j = 0; j < n; j++) checkKeys(arr[i + j], produced + j);
         parts[nParts++] = strSlice(text, 1, text.length - 1);
         chars += text.length;
         rowsInBatch += n;
@@ -306,6 +328,7 @@ export const BOOTSTRAP_SOURCE = String.raw`
   /** Sends the batch; returns the write before it (at most two batches are in flight). */
   function flush() {
     if (rowsInBatch === 0) return previousWrite;
+    if (checkColumns && knownKeys === null) knownKeys = firstKeys;
     parts.length = nParts;
     const text = "[" + join(parts, ",") + "]";
     parts = []; nParts = 0; chars = 0; rowsInBatch = 0;
@@ -390,6 +413,7 @@ export const BOOTSTRAP_SOURCE = String.raw`
     let result;
     try {
       const config = JSONparse(configText);
+      checkColumns = config.checkColumns === true;
       const names = config.inputNames;
       const nameSet = ObjectCreate(null);
       for (let i = 0; i < names.length; i++) nameSet[names[i]] = true;

@@ -39,13 +39,34 @@ export interface JsCellRequest {
   runId: string;
   item?: unknown;
   limits: JsCellLimits;
+  /**
+   * Rows must only have keys that the first batch of output rows had (they become a table's
+   * columns); checked in the isolate, where each row is in hand anyway, so that `writeJson`
+   * can pass batches on without parsing them.
+   */
+  checkColumns?: boolean;
+}
+
+/** A batch of rows already serialised: the JSON text of an array of row objects, and its length. */
+export interface JsonRows {
+  json: string;
+  rows: number;
 }
 
 export interface JsCellIO {
-  /** Pull the next batch (≤ batchSize rows) of an input; [] means done. Called by the runner as the cell consumes. */
-  readInput(name: string, cursor: number, batchSize: number): Promise<Record<string, unknown>[]>;
+  /**
+   * Pull the next batch (≤ batchSize rows) of an input; no rows means done. Called by the runner
+   * as the cell consumes. Either rows, or their JSON text (passed to the isolate as it is: it
+   * must be an array of objects, at most MAX_BATCH_CHARS long unless it holds one row).
+   */
+  readInput(name: string, cursor: number, batchSize: number): Promise<Record<string, unknown>[] | JsonRows>;
   /** Rows the cell produced, in order, in batches. Backpressure: the runner awaits it. */
   writeRows(rows: Record<string, unknown>[]): Promise<void>;
+  /**
+   * If given, used instead of `writeRows`: the batch as the cell's JSON text, unparsed (the
+   * caller's database parses it); resolves to the number of rows it held.
+   */
+  writeJson?(json: string): Promise<number>;
   log(level: "info" | "warn" | "error", message: string): void;
 }
 
@@ -244,7 +265,7 @@ class RunnerProcess {
       return;
     }
     const batchSize = Math.max(1, Math.min(MAX_BATCH_ROWS, Math.floor(msg.batchSize) || 1));
-    let rows: Record<string, unknown>[];
+    let rows: Record<string, unknown>[] | JsonRows;
     try {
       rows = await task.io.readInput(name, cursor, batchSize);
     } catch (error) {
@@ -252,11 +273,34 @@ class RunnerProcess {
       return;
     }
     if (task.settled) return;
-    this.send({ type: "readResult", taskId: task.id, reqId, data: batchText(rows.slice(0, batchSize)) });
+    const data = Array.isArray(rows) ? batchText(rows.slice(0, batchSize)) : rows.json;
+    if (typeof data !== "string") {
+      this.ioFailed(task, new Error("readInput returned neither rows nor JSON text"));
+      return;
+    }
+    this.send({ type: "readResult", taskId: task.id, reqId, data });
   }
 
   private async handleWrite(task: HostTask, reqId: number, data: string): Promise<void> {
     if (task.settled) return;
+    if (task.io.writeJson) {
+      // Passed on unparsed: the database parses it (and refuses anything but an array of objects).
+      if (typeof data !== "string" || data.charCodeAt(0) !== 91 /* [ */) {
+        this.send({ type: "cancel", taskId: task.id });
+        settle(task, new JsCellError("invalid_result", "the cell produced a malformed batch of rows"));
+        return;
+      }
+      let n: number;
+      try {
+        n = await task.io.writeJson(data);
+      } catch (error) {
+        this.ioFailed(task, error);
+        return;
+      }
+      task.rows += n;
+      this.send({ type: "writeAck", taskId: task.id, reqId });
+      return;
+    }
     let rows: unknown;
     try {
       rows = JSON.parse(data);
@@ -442,6 +486,7 @@ export class SandboxPool {
         logicalDate: req.logicalDate,
         runId: req.runId,
         limits,
+        checkColumns: req.checkColumns === true,
       });
     });
   }

@@ -27,6 +27,8 @@ export type HostToRunner =
       logicalDate: string;
       runId: string;
       limits: WireLimits;
+      /** Fail a row whose keys the first output batch did not have (the output table's columns). */
+      checkColumns?: boolean;
     }
   | { type: "readResult"; taskId: number; reqId: number; data?: string; error?: string }
   | { type: "writeAck"; taskId: number; reqId: number; error?: string }

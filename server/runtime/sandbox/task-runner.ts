@@ -236,6 +236,7 @@ async function runTask(msg: RunMessage): Promise<void> {
       item: msg.itemJson === "" ? undefined : JSON.parse(msg.itemJson),
       logicalDate: msg.logicalDate,
       runId: msg.runId,
+      checkColumns: msg.checkColumns === true,
     });
     const outcome: unknown = await run.apply(undefined, [config], { result: { promise: true, copy: true } });
     if (task.finished) return;
