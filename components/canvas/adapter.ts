@@ -2,8 +2,8 @@
  * The pure adapter from a pipeline file to React Flow's nodes and edges. The
  * document is the only state; these are derived from it on every change.
  */
-import type { Edge, Node } from "@xyflow/react";
-import type { PipelineFile, Problem } from "@/server/pipeline";
+import type { Edge, Node, NodeHandle, Position } from "@xyflow/react";
+import { canonicalJson, type PipelineFile, type Problem } from "@/server/pipeline";
 import { layoutLeftToRight } from "./layout";
 import { nodeSummary } from "./node-kinds";
 
@@ -18,8 +18,41 @@ export type CanvasNodeData = {
   summary: string;
   errors: number;
   warnings: number;
+  /** Set while the assistant's proposal is shown over the canvas (see `toProposalFlow`). */
+  proposal?: ProposalMark;
 };
+export type ProposalMark = "added" | "changed" | "removed";
 export type CanvasNode = Node<CanvasNodeData, "pipeline">;
+
+/** Handle size in px (canvas.css); React Flow centres each handle on the node's edge. */
+const HANDLE = 10;
+const handle = (type: "source" | "target", position: "left" | "right", top: number, id?: string): NodeHandle => ({
+  ...(id ? { id } : {}),
+  type,
+  position: position as Position,
+  x: (position === "left" ? 0 : NODE_WIDTH) - HANDLE / 2,
+  y: top - HANDLE / 2,
+  width: HANDLE,
+  height: HANDLE,
+});
+const SIZE = { width: NODE_WIDTH, height: NODE_HEIGHT };
+const PLAIN_HANDLES: NodeHandle[] = [handle("target", "left", NODE_HEIGHT / 2), handle("source", "right", NODE_HEIGHT / 2)];
+const BRANCH_HANDLES: NodeHandle[] = [
+  handle("target", "left", NODE_HEIGHT / 2),
+  handle("source", "right", NODE_HEIGHT * 0.3, "true"),
+  handle("source", "right", NODE_HEIGHT * 0.72, "false"),
+];
+
+/**
+ * Where PipelineNode draws its handles, declared up front with its size
+ * (`measured`): React Flow draws every node it has not measured, even with
+ * `onlyRenderVisibleElements`, so without these the first render of a
+ * 1,000-node pipeline mounts 1,000 nodes and then removes most of them; and
+ * it leaves unmeasured nodes out of fitView. Drawn nodes are still measured.
+ */
+export function nodeHandles(kind: string): NodeHandle[] {
+  return kind === "branch" ? BRANCH_HANDLES : PLAIN_HANDLES;
+}
 
 /**
  * The node a problem is about: its `nodeId`, the first node of a cycle, the
@@ -72,6 +105,8 @@ export function toFlow(document: PipelineFile, problems: readonly Problem[]): { 
     position: node.position ?? auto.get(node.id) ?? { x: 0, y: 0 },
     width: NODE_WIDTH,
     height: NODE_HEIGHT,
+    measured: SIZE,
+    handles: nodeHandles(node.kind),
     data: {
       name: node.name,
       kind: node.kind,
@@ -137,6 +172,8 @@ export function createFlowDeriver() {
         position: node.position ?? { x: 0, y: 0 },
         width: NODE_WIDTH,
         height: NODE_HEIGHT,
+        measured: SIZE,
+        handles: nodeHandles(node.kind),
         selected,
         data:
           hit && hit.source.name === node.name && hit.source.config === node.config && hit.source.kind === node.kind &&
@@ -193,4 +230,71 @@ export function withPositions(document: PipelineFile): PipelineFile {
     ...document,
     nodes: document.nodes.map((n) => (n.position ? n : { ...n, position: at.get(n.id) ?? { x: 0, y: 0 } })),
   };
+}
+
+/**
+ * The assistant's proposal drawn over the current document: every node of the
+ * proposal (marked `added` when its id is new, `changed` when it differs apart
+ * from its position), then the current nodes it drops (marked `removed`, where
+ * they are now). Edges: the proposal's, with new ones marked, and dropped ones
+ * dashed. Nodes need positions (the assistant panel places proposed nodes).
+ */
+export function toProposalFlow(current: PipelineFile, proposed: PipelineFile): { nodes: CanvasNode[]; edges: Edge[] } {
+  const before = new Map(current.nodes.map((n) => [n.id, n]));
+  const after = new Set(proposed.nodes.map((n) => n.id));
+  const sameNode = (a: PipelineFile["nodes"][number], b: PipelineFile["nodes"][number]) =>
+    canonicalJson({ ...a, position: undefined }) === canonicalJson({ ...b, position: undefined });
+  const node = (n: PipelineFile["nodes"][number], mark: ProposalMark | undefined): CanvasNode => ({
+    id: n.id,
+    type: "pipeline",
+    position: n.position ?? { x: 0, y: 0 },
+    width: NODE_WIDTH,
+    height: NODE_HEIGHT,
+    measured: SIZE,
+    handles: nodeHandles(n.kind),
+    draggable: false,
+    connectable: false,
+    data: {
+      name: n.name,
+      kind: n.kind,
+      ...(n.description ? { description: n.description } : {}),
+      summary: nodeSummary(n),
+      errors: 0,
+      warnings: 0,
+      ...(mark ? { proposal: mark } : {}),
+    },
+  });
+  const seen = new Set<string>();
+  const nodes: CanvasNode[] = [];
+  for (const n of proposed.nodes) {
+    if (seen.has(n.id)) continue;
+    seen.add(n.id);
+    const old = before.get(n.id);
+    nodes.push(node(n, !old ? "added" : sameNode(old, n) ? undefined : "changed"));
+  }
+  for (const n of current.nodes) {
+    if (after.has(n.id) || seen.has(n.id)) continue;
+    seen.add(n.id);
+    nodes.push(node(n, "removed"));
+  }
+
+  const key = (e: PipelineFile["edges"][number]) => `${e.from}->${e.to}:${e.branch ?? ""}`;
+  const oldEdges = new Set(current.edges.map(key));
+  const newEdges = new Set(proposed.edges.map(key));
+  const edge = (e: PipelineFile["edges"][number], i: number, mark: "added" | "removed" | null): Edge => ({
+    id: `p${i}:${key(e)}`,
+    source: e.from,
+    target: e.to,
+    ...(e.branch ? { sourceHandle: e.branch, label: e.branch, labelBgPadding: [6, 2] as [number, number], labelBgBorderRadius: 4 } : {}),
+    selectable: false,
+    className: [e.branch ? `branch-${e.branch}` : "", mark ? `proposal-${mark}` : ""].filter(Boolean).join(" ") || undefined,
+  });
+  const edges: Edge[] = [];
+  proposed.edges.forEach((e, i) => {
+    if (seen.has(e.from) && seen.has(e.to)) edges.push(edge(e, i, oldEdges.has(key(e)) ? null : "added"));
+  });
+  current.edges.forEach((e, i) => {
+    if (!newEdges.has(key(e)) && seen.has(e.from) && seen.has(e.to)) edges.push(edge(e, proposed.edges.length + i, "removed"));
+  });
+  return { nodes, edges };
 }

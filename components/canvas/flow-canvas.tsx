@@ -1,7 +1,8 @@
 "use client";
 /**
  * The editing canvas: React Flow over the editor store's document, with the
- * node palette beside it. Loaded client-only (next/dynamic, ssr: false).
+ * node palette beside it. Imported by the pipeline page directly: it is the
+ * page, so its code loads with the page's rather than after the document.
  *
  * Nodes and edges are derived from the document (an incremental adapter keeps
  * unchanged nodes' objects, so a drag re-renders only the dragged nodes);
@@ -11,21 +12,24 @@ import "@xyflow/react/dist/style.css";
 import "./canvas.css";
 import {
   Background, BackgroundVariant, Controls, MarkerType, MiniMap, Panel, ReactFlow, ReactFlowProvider, useReactFlow,
-  type Connection, type DefaultEdgeOptions, type EdgeChange, type FitViewOptions, type NodeChange, type NodeTypes,
+  getNodesBounds, getViewportForBounds,
+  type Connection, type DefaultEdgeOptions, type EdgeChange, type FitViewOptions, type NodeChange, type NodeTypes, type Viewport,
 } from "@xyflow/react";
-import { useCallback, useEffect, useMemo, useRef, type DragEvent } from "react";
+import { memo, useCallback, useEffect, useLayoutEffect, useMemo, useRef, useState, type DragEvent } from "react";
 import { useShallow } from "zustand/react/shallow";
 import type { NodeKind } from "@/server/pipeline";
 import { useEditor, type XY } from "@/components/editor/store";
 import { useProblems } from "@/components/editor/problems";
 import { Palette, PALETTE_MIME } from "@/components/editor/palette";
-import { NODE_HEIGHT, NODE_WIDTH, createFlowDeriver, problemCounts, toFlowEdges, type CanvasNode } from "./adapter";
+import { ProposalLegend } from "@/components/assistant/proposal-legend";
+import { NODE_HEIGHT, NODE_WIDTH, createFlowDeriver, problemCounts, toFlowEdges, toProposalFlow, type CanvasNode } from "./adapter";
 import { kindStyle } from "./node-kinds";
 import { PipelineNode } from "./pipeline-node";
 
 const nodeTypes: NodeTypes = { pipeline: PipelineNode };
 const defaultEdgeOptions: DefaultEdgeOptions = { markerEnd: { type: MarkerType.ArrowClosed, width: 16, height: 16 } };
 const BIG_GRAPH = 150;
+const FIT_ALL: FitViewOptions<CanvasNode> = { padding: 0.15, maxZoom: 1.2 };
 const MULTI_SELECT_KEYS = ["Shift", "Meta", "Control"];
 
 /** The zoom under which node labels stop being readable. */
@@ -50,6 +54,21 @@ function fitOptions(nodes: readonly CanvasNode[], viewWidth: number): FitViewOpt
   return { padding: 0.08, maxZoom: 1, minZoom: READABLE_ZOOM, nodes: left.map((n) => ({ id: n.id })) };
 }
 
+const MIN_ZOOM = 0.05;
+const MAX_ZOOM = 2;
+
+/**
+ * The viewport `fitView(options)` would reach, computed before React Flow
+ * mounts so that its first render is already the first view: no render of
+ * the nodes around (0, 0) to throw away, and nothing moving under the pointer.
+ */
+function fittedViewport(nodes: readonly CanvasNode[], options: FitViewOptions<CanvasNode>, width: number, height: number): Viewport {
+  const ids = options.nodes ? new Set(options.nodes.map((n) => n.id)) : null;
+  const fit = ids ? nodes.filter((n) => ids.has(n.id)) : [...nodes];
+  if (!fit.length || !width || !height) return { x: 0, y: 0, zoom: 1 };
+  return getViewportForBounds(getNodesBounds(fit), width, height, options.minZoom ?? MIN_ZOOM, options.maxZoom ?? MAX_ZOOM, options.padding ?? 0.1);
+}
+
 export interface FocusRequest {
   nodeId: string;
   /** Changes on every request, so asking twice for one node centres it twice. */
@@ -62,7 +81,8 @@ interface FlowCanvasProps {
   reservedWidth: number;
 }
 
-export default function FlowCanvas(props: FlowCanvasProps) {
+/** Memoised: the page re-renders for its own state (runs, header), which the canvas does not show. */
+export default memo(function FlowCanvas(props: FlowCanvasProps) {
   return (
     <ReactFlowProvider>
       <div className="flex h-full min-h-0">
@@ -73,7 +93,7 @@ export default function FlowCanvas(props: FlowCanvasProps) {
       </div>
     </ReactFlowProvider>
   );
-}
+});
 
 /** The palette adds a node at the centre of the visible canvas (keyboard) or where it is dropped. */
 function PaletteWithFlow() {
@@ -98,6 +118,27 @@ function minimapColor(node: CanvasNode): string {
   return node.data.errors > 0 ? "var(--danger)" : `hsl(${kindStyle(node.data.kind).hue} 60% 55%)`;
 }
 
+/**
+ * True a while after mount, once the browser is idle: the minimap draws every
+ * node (React Flow's culling does not apply to it), so it waits until the
+ * canvas has drawn and answered its first input.
+ */
+function useAfterIdle(delayMs: number): boolean {
+  const [idle, setIdle] = useState(false);
+  useEffect(() => {
+    let handle: number | null = null;
+    const timer = window.setTimeout(() => {
+      if (typeof window.requestIdleCallback === "function") handle = window.requestIdleCallback(() => setIdle(true), { timeout: 2000 });
+      else setIdle(true);
+    }, delayMs);
+    return () => {
+      window.clearTimeout(timer);
+      if (handle !== null) window.cancelIdleCallback(handle);
+    };
+  }, [delayMs]);
+  return idle;
+}
+
 function Canvas({ focus, reservedWidth }: FlowCanvasProps) {
   const { document: doc, selection, edgeSelection } = useEditor(
     useShallow((s) => ({ document: s.document, selection: s.selection, edgeSelection: s.edgeSelection })),
@@ -112,6 +153,9 @@ function Canvas({ focus, reservedWidth }: FlowCanvasProps) {
   const nodes = useMemo(() => deriveNodes(doc, counts, selectedSet), [deriveNodes, doc, counts, selectedSet]);
   const edgeSet = useMemo(() => new Set(edgeSelection), [edgeSelection]);
   const edges = useMemo(() => toFlowEdges(doc, edgeSet), [doc.edges, doc.nodes.length, edgeSet]);
+  // The assistant's proposal, while one is shown, replaces the drawn graph (the document is untouched).
+  const proposal = useEditor((s) => s.proposal);
+  const overlay = useMemo(() => (proposal ? toProposalFlow(doc, proposal.document) : null), [proposal, doc]);
 
   const { setCenter, getZoom, fitView, screenToFlowPosition } = useReactFlow<CanvasNode>();
   const { moveNodes, select, connect, addNode } = useEditor(
@@ -134,9 +178,22 @@ function Canvas({ focus, reservedWidth }: FlowCanvasProps) {
     void setCenter(node.position.x + NODE_WIDTH / 2, node.position.y + NODE_HEIGHT / 2, { zoom: Math.max(getZoom(), 1), duration: 350 });
   }, [focus, setCenter, getZoom]);
 
+  // The first view, from the pane's size, before React Flow first renders.
+  const paneRef = useRef<HTMLDivElement>(null);
+  const [firstView, setFirstView] = useState<Viewport | null>(null);
+  useLayoutEffect(() => {
+    const box = paneRef.current?.getBoundingClientRect();
+    setFirstView(fittedViewport(latest.current, fitViewOptions, box?.width ?? 0, box?.height ?? 0));
+    // Once, on mount; later fits go through fitView below.
+  }, []);
+
   // A different pipeline (or a restore that changes its name) gets a fresh fit.
   const pipelineId = useEditor((s) => s.pipelineId);
+  const fittedFor = useRef(`${pipelineId}\n${doc.name}`);
   useEffect(() => {
+    const key = `${pipelineId}\n${doc.name}`;
+    if (fittedFor.current === key) return;
+    fittedFor.current = key;
     const timer = window.setTimeout(() => void fitView(fitViewOptions), 0);
     return () => window.clearTimeout(timer);
   }, [pipelineId, doc.name, fitView]);
@@ -205,24 +262,32 @@ function Canvas({ focus, reservedWidth }: FlowCanvasProps) {
     [addNode, screenToFlowPosition],
   );
 
+  // A new proposal is brought into view.
+  useEffect(() => {
+    if (!proposal) return;
+    const timer = window.setTimeout(() => void fitView({ ...FIT_ALL, duration: 250 }), 60);
+    return () => window.clearTimeout(timer);
+  }, [proposal, fitView]);
+
+  const showMinimap = useAfterIdle(doc.nodes.length > BIG_GRAPH ? 1500 : 0);
   const autoLayout = useEditor((s) => s.autoLayout);
   const layoutAndFit = () => {
     autoLayout();
-    window.setTimeout(() => void fitView({ padding: 0.15, maxZoom: 1.2, duration: 250 }), 30);
+    window.setTimeout(() => void fitView({ ...FIT_ALL, duration: 250 }), 30);
   };
 
   return (
-    <div className="relative h-full" role="region" aria-label="Canvas" onDragOver={onDragOver} onDrop={onDrop}>
-      <ReactFlow<CanvasNode>
+    <div ref={paneRef} className="relative h-full" role="region" aria-label="Canvas" onDragOver={onDragOver} onDrop={onDrop}>
+      {firstView && <ReactFlow<CanvasNode>
         className="tributary-flow"
-        nodes={nodes}
-        edges={edges}
+        nodes={overlay?.nodes ?? nodes}
+        edges={overlay?.edges ?? edges}
+        nodesConnectable={!overlay}
         nodeTypes={nodeTypes}
         defaultEdgeOptions={defaultEdgeOptions}
-        fitView
-        fitViewOptions={fitViewOptions}
-        minZoom={0.05}
-        maxZoom={2}
+        defaultViewport={firstView}
+        minZoom={MIN_ZOOM}
+        maxZoom={MAX_ZOOM}
         onlyRenderVisibleElements
         onNodesChange={onNodesChange}
         onEdgesChange={onEdgesChange}
@@ -237,18 +302,19 @@ function Canvas({ focus, reservedWidth }: FlowCanvasProps) {
         aria-label={`Graph of pipeline ${doc.name}`}
       >
         <Background variant={BackgroundVariant.Dots} gap={20} size={1.2} color="var(--line-strong)" />
-        <MiniMap<CanvasNode> pannable zoomable nodeColor={minimapColor} nodeStrokeWidth={0} ariaLabel="Minimap" style={{ width: 180, height: 120 }} />
-        <Controls showInteractive={false} fitViewOptions={{ padding: 0.15, maxZoom: 1.2 }} />
+        {showMinimap && <MiniMap<CanvasNode> pannable zoomable nodeColor={minimapColor} nodeStrokeWidth={0} ariaLabel="Minimap" style={{ width: 180, height: 120 }} />}
+        <Controls showInteractive={false} fitViewOptions={FIT_ALL} />
+        {overlay && <ProposalLegend nodes={overlay.nodes} />}
         <Panel position="top-right" className="flex gap-2">
           <button type="button" className="btn btn-sm bg-surface" onClick={layoutAndFit} disabled={!doc.nodes.length} title="Arrange the nodes left to right">
             Auto-layout
           </button>
-          <button type="button" className="btn btn-sm bg-surface" onClick={() => void fitView({ padding: 0.15, maxZoom: 1.2, duration: 250 })} title="Zoom to fit every node">
+          <button type="button" className="btn btn-sm bg-surface" onClick={() => void fitView({ ...FIT_ALL, duration: 250 })} title="Zoom to fit every node">
             Zoom to fit
           </button>
         </Panel>
-      </ReactFlow>
-      {doc.nodes.length === 0 && (
+      </ReactFlow>}
+      {doc.nodes.length === 0 && !overlay && (
         <div className="pointer-events-none absolute inset-0 grid place-items-center p-6">
           <div className="card max-w-sm px-6 py-5 text-center">
             <h2 className="font-semibold">This pipeline has no nodes yet</h2>

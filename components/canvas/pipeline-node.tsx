@@ -13,11 +13,21 @@ import { formatCount, stateStyle } from "@/components/runs/types";
 import type { CanvasNode } from "./adapter";
 import { kindStyle } from "./node-kinds";
 
+/** The assistant's proposal over the canvas: added green, changed amber, removed red and dashed. */
+const PROPOSAL_STYLE = {
+  added: { label: "added", ring: "border-success border-2 ring-4 ring-success/20", badge: "bg-success text-white" },
+  changed: { label: "changed", ring: "border-warning border-2 ring-4 ring-warning/20", badge: "bg-warning text-white" },
+  removed: { label: "removed", ring: "border-danger border-2 border-dashed opacity-60", badge: "bg-danger-soft text-danger" },
+} as const;
+
 function PipelineNodeView({ id, data, selected, isConnectable }: NodeProps<CanvasNode>) {
   const style = kindStyle(data.kind);
   const hasErrors = data.errors > 0;
   const run = useRunView(useShallow((s) => (s.nodeRuns ? (s.nodeRuns[id] ?? { state: "pending", rows: null }) : null)));
-  const ring = run
+  const mark = data.proposal ? PROPOSAL_STYLE[data.proposal] : null;
+  const ring = mark
+    ? mark.ring
+    : run
     ? `${stateStyle(run.state).ring} ${selected ? "outline-2 outline-offset-2 outline-accent" : ""}`
     : hasErrors
       ? `border-danger ring-2 ${selected ? "ring-accent/60" : "ring-danger/25"}`
@@ -33,7 +43,7 @@ function PipelineNodeView({ id, data, selected, isConnectable }: NodeProps<Canva
   ].filter(Boolean).join(", ");
   return (
     // Handles sit outside the clipped box, so all of each handle can be grabbed and dropped on.
-    <div className="relative h-full w-full" data-testid={`node-${data.name}`}>
+    <div className="relative h-full w-full" data-testid={`node-${data.name}`} data-proposal={data.proposal}>
       <div
         className={`relative flex h-full w-full items-stretch overflow-hidden rounded-lg border bg-surface text-fg shadow-sm ${ring}`}
         style={{ "--kind-hue": style.hue } as CSSProperties}
@@ -41,13 +51,18 @@ function PipelineNodeView({ id, data, selected, isConnectable }: NodeProps<Canva
       >
         <div aria-hidden="true" className="w-1.5 shrink-0" style={{ background: `hsl(${style.hue} 65% 50%)` }} />
         <div className="flex min-w-0 flex-1 flex-col justify-center gap-1 px-3">
-          <div className={`flex items-center gap-1.5 ${run ? "pr-28" : "pr-10"}`}>
+          <div className={`flex items-center gap-1.5 ${run || mark ? "pr-28" : "pr-10"}`}>
             <span className="kind-badge" title={data.kind}>{style.label}</span>
             <span className="truncate font-mono text-[10.5px] text-muted">{data.summary || data.kind}</span>
           </div>
           <div className="truncate font-mono text-[13px] font-semibold" title={data.name}>{data.name}</div>
         </div>
         <div className="absolute top-1.5 right-1.5 flex items-center gap-1">
+          {mark && (
+            <span role="img" aria-label={`${data.name}: ${mark.label} by the proposal`} className={`rounded-full px-1.5 py-px text-[10px] font-bold ${mark.badge}`}>
+              {mark.label}
+            </span>
+          )}
           <span data-slot="last-run" className="flex items-center gap-1 empty:hidden">
             {run && (
               <span role="img" aria-label={runLabel} title={runLabel} data-run-state={run.state} className="flex items-center gap-1">

@@ -11,7 +11,6 @@
  * rename) unless there are unsaved edits.
  */
 import { useQuery } from "@tanstack/react-query";
-import dynamic from "next/dynamic";
 import Link from "next/link";
 import { useRouter } from "next/navigation";
 import { useCallback, useEffect, useState, type ReactNode } from "react";
@@ -31,20 +30,21 @@ import { useSave } from "@/components/editor/save";
 import { useEditorShortcuts } from "@/components/editor/shortcuts";
 import { selectDirty, useEditor } from "@/components/editor/store";
 import { withPositions } from "./adapter";
-import type { FocusRequest } from "./flow-canvas";
+// Imported, not lazy: the canvas is the page, and its code then loads with the
+// page's own instead of after the document (next/dynamic also suspends, and
+// React holds a revealed Suspense boundary back for up to 300 ms).
+import FlowCanvas, { type FocusRequest } from "./flow-canvas";
 import { ProblemsPanel } from "./problems-panel";
 import { NodeDrawer } from "@/components/runs/node-drawer";
 import { RunBar, RunButton, useRunActions } from "@/components/runs/run-controls";
 import { useRunView } from "@/components/runs/store";
 import { useLiveRun, useRunDetail } from "@/components/runs/use-live-run";
 import { VersionHistory } from "./version-history";
-
-const FlowCanvas = dynamic(() => import("./flow-canvas"), {
-  ssr: false,
-  loading: () => <div className="grid h-full place-items-center text-sm text-muted">Loading canvas…</div>,
-});
+import { AssistantButton, AssistantPanel } from "@/components/assistant/assistant-panel";
+import { useAssistant } from "@/components/assistant/store";
 
 const SIDE_PANEL_WIDTH = 380;
+const ASSISTANT_WIDTH = 440;
 type View = "canvas" | "notebook";
 
 export function PipelineView({ id }: { id: string }) {
@@ -62,7 +62,7 @@ export function PipelineView({ id }: { id: string }) {
     const fresh = s.pipelineId !== data.id;
     if (fresh || (data.currentVersion > s.baseVersion && !selectDirty(s))) {
       s.load(data.id, withPositions(data.document), data.currentVersion);
-      seedProblems(data.problems);
+      seedProblems(data.problems, useEditor.getState().document);
     } else if (data.currentVersion > s.baseVersion) {
       s.notify(`Version ${data.currentVersion} was saved elsewhere; saving will ask whether to overwrite it.`);
     }
@@ -117,6 +117,7 @@ function Editor({ header, actions, report }: EditorProps) {
     })),
   );
   const { undo, redo, select } = useEditor(useShallow((s) => ({ undo: s.undo, redo: s.redo, select: s.select })));
+  const assistantOpen = useAssistant((s) => s.open);
   const problems = useProblems();
   const { save, saveNow, saving, dialog } = useSave();
   useProblemSync();
@@ -216,6 +217,7 @@ function Editor({ header, actions, report }: EditorProps) {
               {saving ? "Saving…" : "Save"}
             </button>
             <RunButton onStart={startRun} starting={starting} saving={saving} />
+            <AssistantButton />
             <span className="mx-1 h-6 w-px bg-line" aria-hidden="true" />
             {actions}
           </div>
@@ -236,6 +238,7 @@ function Editor({ header, actions, report }: EditorProps) {
             </div>
           )}
         </div>
+        {assistantOpen ? <AssistantPanel pipelineId={header.id} width={ASSISTANT_WIDTH} /> : (
         <aside className="shrink-0 space-y-6 overflow-y-auto border-l border-line bg-surface px-4 py-4" style={{ width: SIDE_PANEL_WIDTH }} aria-label="Pipeline details">
           {selectedNode ? (
             <>
@@ -258,6 +261,7 @@ function Editor({ header, actions, report }: EditorProps) {
             </>
           )}
         </aside>
+        )}
       </div>
       <EditorMessage />
       {dialog}

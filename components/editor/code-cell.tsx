@@ -21,10 +21,11 @@ const CodeEditor = dynamic(() => import("./monaco/code-editor"), {
 
 /**
  * Run one cell (Ctrl/⌘+Enter, "Run cell"): the pipeline page registers the
- * action (save if dirty, start a run, show the node's result under the cell).
+ * action (a draft run of this node and its upstream on the unsaved document;
+ * its result shows under the cell).
  */
 export function onRunCell(nodeId: string): void {
-  useRunView.getState().runCell?.(nodeId);
+  void useRunView.getState().runCell?.(nodeId);
 }
 
 function upstreamOf(doc: PipelineFile, nodeId: string) {

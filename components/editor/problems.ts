@@ -4,7 +4,7 @@
  * debounced a little) merged with the SQL problems only the server finds
  * (syntax with position, unknown tables), from the debounced `validate` query.
  */
-import { useEffect, useMemo } from "react";
+import { useEffect, useMemo, useRef } from "react";
 import { create } from "zustand";
 import { validate, type PipelineFile, type Problem } from "@/server/pipeline";
 import { useTRPCClient } from "@/components/trpc/client";
@@ -21,9 +21,26 @@ export const useProblemStore = create<ProblemState>()(() => ({ local: [], server
 
 const isSql = (p: Problem) => p.code.startsWith("sql_");
 
-function publish(local: Problem[], server: Problem[]) {
-  useProblemStore.setState({ local, server, problems: [...local.filter((p) => !isSql(p)), ...server.filter(isSql)] });
+/** Same problems, same arrays: an unchanged list must not re-derive 1,000 canvas nodes. */
+function sameProblems(a: readonly Problem[], b: readonly Problem[]): boolean {
+  return a === b || (a.length === b.length && JSON.stringify(a) === JSON.stringify(b));
 }
+
+function publish(local: Problem[], server: Problem[]) {
+  const prev = useProblemStore.getState();
+  const problems = [...local.filter((p) => !isSql(p)), ...server.filter(isSql)];
+  useProblemStore.setState({
+    local: sameProblems(prev.local, local) ? prev.local : local,
+    server: sameProblems(prev.server, server) ? prev.server : server,
+    problems: sameProblems(prev.problems, problems) ? prev.problems : problems,
+  });
+}
+
+/**
+ * The document loaded with its problems from the server: nothing to check
+ * again while it is the document (undo back to it restores them).
+ */
+let seeded: { document: PipelineFile; local: Problem[]; server: Problem[] } | null = null;
 
 /** All problems of the document being edited. */
 export const useProblems = () => useProblemStore((s) => s.problems);
@@ -44,24 +61,41 @@ export function fieldProblems(problems: readonly Problem[], doc: PipelineFile, n
 const MAX_QUERY_JSON = 2_000_000;
 
 /**
- * What to send to the server for SQL checks: every node, but only SQL-bearing
- * configs in full (the checks need names, kinds and edges, not CSV paths).
- * Too big still: the selected nodes and their direct upstream nodes.
+ * What to send to the server for SQL checks, as JSON: every node, but only
+ * SQL-bearing configs in full (the checks need names, kinds and edges, not CSV
+ * paths). Too big still: the selected nodes and their direct upstream nodes
+ * (`partial`: the selection matters).
  */
-function sqlScope(doc: PipelineFile, selection: readonly string[]): unknown {
+function sqlScope(doc: PipelineFile, selection: readonly string[]): { json: string; partial: boolean } {
   const slim = (n: PipelineFile["nodes"][number]) =>
     n.kind === "sql" || n.kind === "source.query" || n.kind === "branch" || n.kind === "sensor" || n.kind === "check"
       ? { id: n.id, kind: n.kind, name: n.name, config: n.config }
       : { id: n.id, kind: n.kind, name: n.name, config: {} };
   const full = { format: doc.format, name: doc.name, params: doc.params, nodes: doc.nodes.map(slim), edges: doc.edges };
-  if (JSON.stringify(full).length <= MAX_QUERY_JSON) return full;
+  const json = JSON.stringify(full);
+  if (json.length <= MAX_QUERY_JSON) return { json, partial: false };
   const chosen = new Set(selection);
   for (const e of doc.edges) if (selection.includes(e.to)) chosen.add(e.from);
   return {
-    ...full,
-    nodes: doc.nodes.filter((n) => chosen.has(n.id)).map(slim),
-    edges: doc.edges.filter((e) => chosen.has(e.from) && chosen.has(e.to)),
+    json: JSON.stringify({
+      ...full,
+      nodes: doc.nodes.filter((n) => chosen.has(n.id)).map(slim),
+      edges: doc.edges.filter((e) => chosen.has(e.from) && chosen.has(e.to)),
+    }),
+    partial: true,
   };
+}
+
+/** `next` differs from `prev` at most in node positions (a drag), which the SQL checks do not read. */
+function onlyMoved(prev: PipelineFile, next: PipelineFile): boolean {
+  if (prev === next) return true;
+  if (prev.edges !== next.edges || prev.params !== next.params || prev.name !== next.name || prev.nodes.length !== next.nodes.length) return false;
+  for (let i = 0; i < next.nodes.length; i++) {
+    const a = prev.nodes[i]!;
+    const b = next.nodes[i]!;
+    if (a !== b && (a.id !== b.id || a.kind !== b.kind || a.name !== b.name || a.config !== b.config)) return false;
+  }
+  return true;
 }
 
 /** Keeps the problem store in step with the editor's document. Render once per editor. */
@@ -70,16 +104,35 @@ export function useProblemSync() {
   const selection = useEditor((s) => s.selection);
   const client = useTRPCClient();
 
-  // The SQL scope changes only when SQL, names, kinds or edges do, not when a node moves.
-  const scope = useMemo(() => sqlScope(doc, selection), [doc, selection]);
-  const scopeKey = useMemo(() => JSON.stringify(scope), [scope]);
+  // The SQL scope changes only when SQL, names, kinds or edges do, not when a node
+  // moves: a drag of one node among 1,000 does not serialise the document per frame.
+  const lastScope = useRef<{ doc: PipelineFile; selection: readonly string[]; json: string; partial: boolean } | null>(null);
+  const scopeKey = useMemo(() => {
+    const last = lastScope.current;
+    if (last && onlyMoved(last.doc, doc) && (!last.partial || last.selection === selection)) {
+      last.doc = doc;
+      return last.json;
+    }
+    const scope = sqlScope(doc, selection);
+    lastScope.current = { doc, selection, ...scope };
+    return scope.json;
+  }, [doc, selection]);
 
   useEffect(() => {
+    if (doc === seeded?.document) {
+      publish(seeded.local, useProblemStore.getState().server);
+      return;
+    }
     const timer = window.setTimeout(() => publish(validate(doc), useProblemStore.getState().server), doc.nodes.length > 300 ? 250 : 60);
     return () => window.clearTimeout(timer);
   }, [doc]);
 
   useEffect(() => {
+    // Just loaded: `byId` sent this document's SQL problems with it.
+    if (seeded && useEditor.getState().document === seeded.document) {
+      publish(useProblemStore.getState().local, seeded.server);
+      return;
+    }
     let cancelled = false;
     const timer = window.setTimeout(() => {
       client.pipelines.validate
@@ -106,7 +159,11 @@ export function useProblemSync() {
   }, [scopeKey, client]);
 }
 
-/** Start from the problems the server sent with the document, until the first local run. */
-export function seedProblems(problems: Problem[]) {
-  publish(problems.filter((p) => !isSql(p)), problems.filter(isSql));
+/**
+ * Start from the problems the server sent with `document` (schema, graph and
+ * SQL, all of them): validation runs again only once the document changes.
+ */
+export function seedProblems(problems: Problem[], document: PipelineFile) {
+  seeded = { document, local: problems.filter((p) => !isSql(p)), server: problems.filter(isSql) };
+  publish(seeded.local, seeded.server);
 }

@@ -25,6 +25,19 @@ export interface EditorMessage {
   id: number;
 }
 
+/**
+ * A whole-document change proposed by the assistant, shown on the canvas as an
+ * overlay (added / changed / removed nodes) until it is accepted or rejected.
+ * The document is untouched until `acceptProposal`.
+ */
+export interface Proposal {
+  document: PipelineFile;
+  /** The document the proposal was made from, to tell when it has changed since. */
+  base: PipelineFile;
+  /** The message shown when it is accepted. */
+  label: string;
+}
+
 interface Clipboard {
   nodes: PipelineNode[];
   edges: PipelineEdge[];
@@ -49,11 +62,17 @@ export interface EditorState {
   dragOrigin: PipelineFile | null;
   clipboard: Clipboard | null;
   message: EditorMessage | null;
+  proposal: Proposal | null;
 
   load(id: string, document: PipelineFile, version: number): void;
   markSaved(document: PipelineFile, version: number): void;
   replaceDocument(document: PipelineFile, label: string): void;
   notify(text: string, tone?: Tone): void;
+  /** Show `document` as a proposal over the canvas; nothing changes until it is accepted. */
+  propose(document: PipelineFile, label: string): void;
+  /** Make the proposal the document, as one undoable change. */
+  acceptProposal(): void;
+  rejectProposal(): void;
 
   addNode(kind: NodeKind, position: XY): string;
   updateNode(id: string, patch: Partial<PipelineNode>, key?: string): void;
@@ -119,6 +138,7 @@ export const useEditor = create<EditorState>()((set, get) => {
     dragOrigin: null,
     clipboard: null,
     message: null,
+    proposal: null,
     load(id, document, version) {
       const s = get();
       const sameDoc = s.pipelineId === id;
@@ -134,6 +154,7 @@ export const useEditor = create<EditorState>()((set, get) => {
         selection: sameDoc ? s.selection.filter((sid) => document.nodes.some((n) => n.id === sid)) : [],
         edgeSelection: [],
         message: sameDoc ? s.message : null,
+        proposal: null,
       });
     },
 
@@ -147,6 +168,22 @@ export const useEditor = create<EditorState>()((set, get) => {
     },
 
     notify,
+
+    propose(document, label) {
+      set({ proposal: { document, base: get().document, label } });
+    },
+
+    acceptProposal() {
+      const proposal = get().proposal;
+      if (!proposal) return;
+      set({ proposal: null });
+      commit(proposal.document);
+      notify(proposal.label, "success");
+    },
+
+    rejectProposal() {
+      set({ proposal: null });
+    },
 
     addNode(kind, position) {
       const doc = get().document;

@@ -3,7 +3,8 @@
  * Starting and following runs from the pipeline page.
  *
  * - `useRunActions`: start a run of the saved version (saving first when the
- *   document is dirty), and run one cell (the same run, remembered for the cell).
+ *   document is dirty), and run one cell (a draft run of the unsaved document:
+ *   the node and its upstream, not saved, not listed; remembered for the cell).
  * - `RunButton`: "Run" / "Save & run"; with params, a dialog with one typed
  *   field per param, defaults prefilled.
  * - `RunBar`: the shown run's state, elapsed time, Cancel, Retry failed, and
@@ -15,7 +16,7 @@ import { useShallow } from "zustand/react/shallow";
 import { paramValueProblem, type ParamSpec } from "@/server/pipeline";
 import { useTRPC } from "@/components/trpc/client";
 import { Dialog, DialogActions } from "@/components/pipelines/dialog";
-import { errorMessage } from "@/components/pipelines/errors";
+import { errorMessage, errorProblems } from "@/components/pipelines/errors";
 import { selectDirty, useEditor } from "@/components/editor/store";
 import { StateBadge } from "./state-badge";
 import { useRunView } from "./store";
@@ -27,6 +28,7 @@ export function useRunActions(pipelineId: string, saveNow: () => Promise<boolean
   const trpc = useTRPC();
   const queryClient = useQueryClient();
   const start = useMutation(trpc.runs.start.mutationOptions());
+  const startDraft = useMutation(trpc.runs.startDraft.mutationOptions());
   const show = useRunView((s) => s.show);
 
   const startRun = useCallback(
@@ -36,6 +38,7 @@ export function useRunActions(pipelineId: string, saveNow: () => Promise<boolean
       try {
         const run = await start.mutateAsync({ pipelineId, ...(params ? { params } : {}) });
         show(pipelineId, run.id);
+        useRunView.setState({ lastParams: params ?? null });
         void queryClient.invalidateQueries({ queryKey: trpc.runs.list.queryKey({ pipelineId, limit: 20 }) });
         return run.id;
       } catch (error) {
@@ -46,17 +49,31 @@ export function useRunActions(pipelineId: string, saveNow: () => Promise<boolean
     [pipelineId, queryClient, saveNow, show, start, trpc],
   );
 
+  /**
+   * Run one cell: a draft run of the editor's document as it is (saved or not)
+   * for this node and its upstream; its result shows under the cell. Nothing is
+   * saved, and the draft run is not listed among the pipeline's runs.
+   */
   const runCell = useCallback(
-    (nodeId: string) => {
-      const node = useEditor.getState().document.nodes.find((n) => n.id === nodeId);
-      const text = node?.kind === "sql" ? node.config.sql : node?.kind === "js" ? node.config.code : "";
-      void startRun().then((runId) => {
-        if (!runId) return;
-        // The text as saved and run, to place an error's position.
-        useRunView.getState().setCellRun(nodeId, { runId, text });
-      });
+    async (nodeId: string): Promise<void> => {
+      const { document } = useEditor.getState();
+      const node = document.nodes.find((n) => n.id === nodeId);
+      if (!node) return;
+      const text = node.kind === "sql" ? node.config.sql : node.kind === "js" ? node.config.code : "";
+      const { setCellRun, lastParams } = useRunView.getState();
+      setCellRun(nodeId, { runId: null, text });
+      // The last run's params, as far as the document still declares them; the rest take their defaults.
+      const declared = document.params ?? {};
+      const params = lastParams ? Object.fromEntries(Object.entries(lastParams).filter(([name]) => name in declared)) : {};
+      try {
+        const run = await startDraft.mutateAsync({ pipelineId, document, nodeId, ...(Object.keys(params).length ? { params } : {}) });
+        if (useRunView.getState().cellRuns[nodeId]?.text === text) setCellRun(nodeId, { runId: run.id, text });
+      } catch (error) {
+        const problems = errorProblems(error);
+        setCellRun(nodeId, { runId: null, text, refused: problems.length ? problems.map((p) => p.message) : [errorMessage(error)] });
+      }
     },
-    [startRun],
+    [pipelineId, startDraft],
   );
 
   return { startRun, runCell, starting: start.isPending };

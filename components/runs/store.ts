@@ -4,15 +4,19 @@
  * The run's data itself lives in TanStack Query (`runs.byId`), patched live by
  * the events subscription (see use-live-run.ts), never copied here.
  *
- * `runCell` is the page's "run this cell" action, registered by the page so
- * that Monaco's Ctrl+Enter (a module-level hook) can reach it.
+ * `runCell` is the page's "run this cell" action (a draft run of the node and
+ * its upstream on the unsaved document), registered by the page so that
+ * Monaco's Ctrl+Enter (a module-level hook) can reach it.
  */
 import { create } from "zustand";
 
 export interface CellRun {
-  runId: string;
+  /** The draft run of the cell (its node and upstream, on the editor's document); null while starting or when refused. */
+  runId: string | null;
   /** The node's text when the cell ran, to place an error's position. */
   text: string;
+  /** Why the draft run was not started (e.g. the document's problems). */
+  refused?: string[];
 }
 
 export interface NodeRun {
@@ -28,9 +32,11 @@ interface RunViewState {
   follow: number;
   /** The last run started from each cell, by node id. */
   cellRuns: Record<string, CellRun>;
-  runCell: ((nodeId: string) => void) | null;
+  runCell: ((nodeId: string) => Promise<void>) | null;
   /** The shown run's state and rows per node id, for the canvas nodes. */
   nodeRuns: Record<string, NodeRun> | null;
+  /** The params of the last run started from this page; cell runs use them too. */
+  lastParams: Record<string, unknown> | null;
 
   show(pipelineId: string, runId: string | null): void;
   openDrawer(nodeId: string | null): void;
@@ -45,6 +51,7 @@ export const useRunView = create<RunViewState>()((set, get) => ({
   cellRuns: {},
   runCell: null,
   nodeRuns: null,
+  lastParams: null,
   show(pipelineId, runId) {
     const s = get();
     const samePipeline = s.pipelineId === pipelineId;
@@ -53,6 +60,7 @@ export const useRunView = create<RunViewState>()((set, get) => ({
       runId,
       drawerNodeId: samePipeline && runId ? s.drawerNodeId : null,
       cellRuns: samePipeline ? s.cellRuns : {},
+      lastParams: samePipeline ? s.lastParams : null,
       nodeRuns: runId === s.runId ? s.nodeRuns : null,
       follow: s.follow + 1,
     });

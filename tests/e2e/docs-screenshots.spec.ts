@@ -1,6 +1,6 @@
 /**
  * Screenshots for docs/screenshots (list.png, pipeline.png, editor.png,
- * notebook.png, run.png), light theme at 1440×900. Runs only with SCREENSHOTS=1 so
+ * notebook.png, run.png), light theme at 1440×900, and editor-dark.png. Runs only with SCREENSHOTS=1 so
  * ordinary test runs leave the committed images alone:
  *   SCREENSHOTS=1 npx playwright test docs-screenshots
  */
@@ -64,4 +64,21 @@ test("a finished daily_sales run with a node's drawer open", async ({ page }) =>
   await page.waitForTimeout(800);
   await settle(page);
   await page.screenshot({ path: path.join(OUT, "run.png") });
+});
+
+test.describe("dark theme", () => {
+  test.use({ colorScheme: "dark" });
+
+  test("the editor in the dark theme", async ({ page, request }) => {
+    const saved = await importViaApi(request, readFixture("retail_store_metrics.json").replace(/retail_store_metrics/g, "store_metrics_dark"));
+    await page.goto(`/pipelines/${saved.id}`);
+    await expect(page.locator(".react-flow__node").first()).toBeVisible();
+    const sqlNode = page.locator(".react-flow__node", { has: page.locator(".kind-badge", { hasText: "SQL" }) }).first();
+    await sqlNode.click();
+    await expect(page.locator("[aria-label^='Configure'] .monaco-editor .view-lines")).toBeVisible();
+    await expect(page.getByRole("img", { name: "Minimap" })).toBeVisible();
+    await page.waitForTimeout(1200);
+    await settle(page);
+    await page.screenshot({ path: path.join(OUT, "editor-dark.png") });
+  });
 });

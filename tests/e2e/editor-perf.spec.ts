@@ -3,7 +3,8 @@
  * line (for `npm run bench`) and asserts only that every number was measured:
  *
  * - readyMs / interactiveMs: from navigation to the first node drawn, and to a
- *   click on a node being answered (its config panel shown);
+ *   click on a node being answered (its config panel shown); `loading` says
+ *   when the HTML, the document and the page's scripts had arrived;
  * - drag: requestAnimationFrame frame times while dragging one node;
  * - typing: key-to-paint latency in a SQL cell (keydown → the cell's DOM
  *   changes → the next animation frame).
@@ -59,6 +60,20 @@ test("editor performance with 1,000 nodes and 1,200 edges", async ({ page, reque
   await expect(page.getByRole("region", { name: `Configure ${name}` })).toBeVisible({ timeout: 60_000 });
   const interactiveMs = Date.now() - started;
   const drawn = await page.locator(".react-flow__node").count();
+  // Where the load went: the page's HTML, the document (pipelines.byId) and the page's code, from navigation start.
+  const loading = await page.evaluate(() => {
+    const nav = performance.getEntriesByType("navigation")[0] as PerformanceNavigationTiming | undefined;
+    const resources = performance.getEntriesByType("resource") as PerformanceResourceTiming[];
+    const byId = resources.find((r) => r.name.includes("pipelines.byId"));
+    // The page's own scripts: those requested before DOMContentLoaded (not prefetches of other pages).
+    const scripts = resources.filter((r) => r.name.endsWith(".js") && r.startTime <= (nav?.domContentLoadedEventEnd ?? Infinity));
+    return {
+      htmlMs: Math.round(nav?.responseEnd ?? NaN),
+      documentMs: byId ? Math.round(byId.responseEnd) : null,
+      scriptsMs: scripts.length ? Math.round(Math.max(...scripts.map((r) => r.responseEnd))) : null,
+      domContentLoadedMs: Math.round(nav?.domContentLoadedEventEnd ?? NaN),
+    };
+  });
 
   // 2. Drag one node for ~60 pointer moves while recording animation frames.
   await page.getByRole("button", { name: "Close the node panel" }).click();
@@ -129,6 +144,7 @@ test("editor performance with 1,000 nodes and 1,200 edges", async ({ page, reque
     nodesInDom: drawn,
     readyMs,
     interactiveMs,
+    loading,
     drag: { ...drag, fps: dragFps },
     typing,
   };

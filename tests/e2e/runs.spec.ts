@@ -2,8 +2,8 @@
  * Runs from the pipeline page, end to end against the in-process worker:
  * live node states on the canvas, the run bar, the node drawer with its
  * virtualized output grid (100,000 rows, paged on demand), a failing node and
- * its fix, rerun from a node, Run cell (Ctrl+Enter) in the notebook, and the
- * daily_sales example. Logs one JSON line with the time to the first preview page.
+ * its fix, rerun from a node, Run cell (Ctrl+Enter) as a draft run, the params
+ * dialog, and the daily_sales example. Logs one JSON line with the time to the first preview page.
  */
 import { expect, test, type Locator, type Page } from "@playwright/test";
 import { importViaApi } from "./helpers";
@@ -149,28 +149,50 @@ test("a failing node shows failed with its error; fixed, saved and run again it 
   await expect(page.getByTestId("run-version-note")).toContainText("pinned to v1");
 });
 
-test("Run cell (Ctrl+Enter) in the notebook shows the cell's output under it; a SQL error becomes a marker", async ({ page }) => {
-  await openPipeline(page, {
+test("Run cell runs a draft of the unsaved document: rows, columns and types under the cell; not saved, not listed; errors become markers", async ({ page }) => {
+  const id = await openPipeline(page, {
     format: "tributary/v1",
     name: "e2e_run_cell",
     defaults: { retries: 0 },
-    nodes: [{ id: "src", kind: "sql", name: "src", config: { sql: "select g as n from generate_series(1, 400) g" }, position: { x: 0, y: 0 } }],
-    edges: [],
+    nodes: [
+      { id: "src", kind: "sql", name: "src", config: { sql: "select g as n from generate_series(1, 400) g" }, position: { x: 0, y: 0 } },
+      { id: "big", kind: "sql", name: "big", config: { sql: "select n, n > 250 as big from src" }, position: { x: 320, y: 0 } },
+      { id: "calc", kind: "js", name: "calc", config: { code: "export default ({ src }) => src.map((r) => ({ n: r.n }));" }, position: { x: 320, y: 120 } },
+      { id: "out", kind: "sink.table", name: "out", config: { table: "e2e_run_cell_out", mode: "replace" }, position: { x: 640, y: 0 } },
+    ],
+    edges: [{ from: "src", to: "big" }, { from: "src", to: "calc" }, { from: "big", to: "out" }],
   });
   await page.getByRole("button", { name: "Notebook", exact: true }).click();
   const cell = page.getByRole("listitem", { name: "Cell src" });
   await typeInMonaco(page, cell, "select g as n, g * 10 as tens from generate_series(1, 500) g");
   await page.keyboard.press("ControlOrMeta+Enter");
 
-  // (The selected cell's config panel shows the same result; the notebook's is the one under test.)
+  // The unsaved text ran: its rows, columns and types under the cell. (The selected
+  // cell's config panel shows the same result; the notebook's is the one under test.)
   const result = cell.getByTestId("cell-result-src");
-  await expect(result).toContainText("Ran as part of run", { timeout: 30_000 });
+  await expect(result.getByTestId("cell-run-summary")).toContainText("Draft run", { timeout: 30_000 });
   const grid = result.getByRole("grid", { name: "Output of src (cell run)" });
   await expect(grid).toBeVisible({ timeout: 60_000 });
+  await expect(result.getByTestId("cell-rows")).toHaveText("500 rows");
   await expect(result.getByTestId("preview-total")).toHaveText("500 rows · 2 columns");
+  await expect(grid.getByRole("columnheader", { name: /^n\s*integer$/ })).toBeVisible();
   await expect(grid.getByRole("columnheader", { name: /^tens\s*integer$/ })).toBeVisible();
   await expect(grid.getByRole("row").nth(1)).toContainText("10");
-  await expect(page.getByText("Unsaved changes")).toHaveCount(0);
+  await expect(page.getByText("Unsaved changes")).toBeVisible();
+
+  // A downstream cell runs with its upstream, on the edited text too.
+  const big = page.getByRole("listitem", { name: "Cell big" });
+  await big.getByRole("button", { name: "Run cell big" }).click();
+  const bigResult = big.getByTestId("cell-result-big");
+  await expect(bigResult.getByTestId("cell-run-summary")).toContainText("with 1 upstream node", { timeout: 60_000 });
+  await expect(bigResult.getByTestId("preview-total")).toHaveText("500 rows · 2 columns", { timeout: 60_000 });
+  await expect(bigResult.getByRole("columnheader", { name: /^big\s*boolean$/ })).toBeVisible();
+
+  // Draft runs are not runs of the pipeline: none listed, no run bar, nothing saved, the sink never ran.
+  await expect(page.getByTestId("run-bar")).toHaveCount(0);
+  const listed = await page.request.get(`/api/trpc/runs.list?input=${encodeURIComponent(JSON.stringify({ pipelineId: id }))}`);
+  expect(((await listed.json()) as { result: { data: unknown[] } }).result.data).toEqual([]);
+  await expect(page.getByText("Unsaved changes")).toBeVisible();
 
   // An unknown column: the error under the cell and a marker at its position.
   await typeInMonaco(page, cell, "select g as n,\n  nope from generate_series(1, 3) g");
@@ -178,6 +200,54 @@ test("Run cell (Ctrl+Enter) in the notebook shows the cell's output under it; a 
   await expect(result.getByTestId("cell-error")).toContainText("nope", { timeout: 60_000 });
   await expect(result.getByTestId("cell-state")).toHaveAttribute("data-state", "failed");
   await expect(cell.locator(".monaco-editor .squiggly-error").first()).toBeAttached();
+
+  // A JS error at its line.
+  const calc = page.getByRole("listitem", { name: "Cell calc" });
+  await typeInMonaco(page, calc, "export default ({ src }) => {\n  throw new Error(\"boom\");\n};");
+  await typeInMonaco(page, cell, "select 1 as n");
+  await calc.getByRole("button", { name: "Run cell calc" }).click();
+  const calcResult = calc.getByTestId("cell-result-calc");
+  await expect(calcResult.getByTestId("cell-error")).toContainText("boom", { timeout: 60_000 });
+  await expect(calcResult.getByTestId("cell-error")).toContainText("line 2");
+  await expect(calc.locator(".monaco-editor .squiggly-error").first()).toBeAttached();
+});
+
+test("Run asks for the pipeline's params: defaults filled, types checked, then the run uses them", async ({ page }) => {
+  await openPipeline(page, {
+    format: "tributary/v1",
+    name: "e2e_run_params",
+    defaults: { retries: 0 },
+    params: {
+      max_rows: { type: "integer", default: 3, description: "How many rows" },
+      since: { type: "date", default: "2024-01-01" },
+      label: { type: "string", required: true },
+      loud: { type: "boolean" },
+    },
+    nodes: [{ id: "one", kind: "sql", name: "one", config: { sql: "select 1 as x" }, position: { x: 0, y: 0 } }],
+    edges: [],
+  });
+  await page.getByRole("button", { name: "Run", exact: true }).click();
+  const dialog = page.getByRole("dialog", { name: "Run with parameters" });
+  await expect(dialog.getByLabel("max_rows")).toHaveValue("3");
+  await expect(dialog.getByLabel("since")).toHaveValue("2024-01-01");
+  await expect(dialog.getByLabel("label")).toHaveValue("");
+  await expect(dialog.getByLabel("loud")).not.toBeChecked();
+  const run = dialog.getByRole("button", { name: "Run", exact: true });
+  await expect(run).toBeDisabled();
+  await expect(dialog.getByText("required", { exact: true })).toBeVisible();
+
+  await dialog.getByLabel("label").fill("nightly");
+  await dialog.getByLabel("max_rows").fill("2.5");
+  await expect(dialog.getByText("2.5 is not an integer")).toBeVisible();
+  await expect(run).toBeDisabled();
+  await dialog.getByLabel("max_rows").fill("5");
+  await dialog.getByLabel("loud").check();
+  await expect(run).toBeEnabled();
+  await run.click();
+
+  await expect(dialog).toBeHidden();
+  await expect(runState(page)).toHaveAttribute("data-state", "success", { timeout: 60_000 });
+  for (const shown of ["max_rows=5", "since=2024-01-01", "label=nightly", "loud=true"]) await expect(page.getByTestId("run-elapsed")).toContainText(shown);
 });
 
 test("daily_sales from the page: every node succeeds except the skipped alert", async ({ page }) => {

@@ -14,7 +14,7 @@ import Editor, { type OnMount } from "@monaco-editor/react";
 import type * as Monaco from "monaco-editor";
 import { useEffect, useRef, useState } from "react";
 import type { Problem } from "@/server/pipeline";
-import { setupMonaco } from "./setup";
+import { editorTheme, setupMonaco } from "./setup";
 import { dropSqlContext, formatSql, setSqlContext, sqlMarkers, type SqlContext } from "./sql";
 
 const monaco = setupMonaco();
@@ -146,7 +146,7 @@ export default function CodeEditor(props: CodeEditorProps) {
               className="btn btn-ghost btn-sm py-0.5 text-accent"
               onClick={props.onRunCell}
               aria-label={`Run cell ${nodeName}`}
-              title="Save if needed and run the pipeline; shows this cell's output here (Ctrl+Enter)"
+              title="Run this cell and what it reads on the document as it is, unsaved edits included; its output shows here (Ctrl+Enter)"
             >
               ▶ Run cell
             </button>
@@ -160,7 +160,7 @@ export default function CodeEditor(props: CodeEditorProps) {
         value={value}
         onChange={(v) => onChange(v ?? "")}
         onMount={onMount}
-        theme={prefersDark() ? "vs-dark" : "vs"}
+        theme={editorTheme()}
         loading={<div className="p-3 text-xs text-muted">Loading editor…</div>}
         options={{
           editContext: false,
@@ -174,6 +174,7 @@ export default function CodeEditor(props: CodeEditorProps) {
           automaticLayout: true,
           fixedOverflowWidgets: true,
           renderLineHighlight: "line",
+          renderLineHighlightOnlyWhenFocus: true,
           overviewRulerLanes: 0,
           padding: { top: 6, bottom: 6 },
           ariaLabel: label,
@@ -182,8 +183,4 @@ export default function CodeEditor(props: CodeEditorProps) {
       />
     </div>
   );
-}
-
-function prefersDark(): boolean {
-  return typeof window !== "undefined" && window.matchMedia?.("(prefers-color-scheme: dark)").matches;
 }

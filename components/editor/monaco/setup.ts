@@ -46,7 +46,39 @@ export function setupMonaco(): typeof monaco {
   js.setEagerModelSync(true);
 
   registerSqlSupport(monaco);
+
+  // Monaco's own dark theme is grey (#1e1e1e) on the app's blue-black panels: match the tokens (app/globals.css).
+  monaco.editor.defineTheme(DARK_THEME, {
+    base: "vs-dark",
+    inherit: true,
+    rules: [],
+    colors: {
+      "editor.background": "#121a25",
+      "editorGutter.background": "#121a25",
+      "editor.lineHighlightBackground": "#192332",
+      "editor.lineHighlightBorder": "#192332",
+      "editorLineNumber.foreground": "#5d6b80",
+      "editorLineNumber.activeForeground": "#97a3b6",
+      "editorWidget.background": "#192332",
+      "editorWidget.border": "#34435a",
+      "editorSuggestWidget.background": "#192332",
+      "editorSuggestWidget.border": "#34435a",
+      "editorHoverWidget.background": "#192332",
+      "editorHoverWidget.border": "#34435a",
+    },
+  });
   return monaco;
+}
+
+export const DARK_THEME = "tributary-dark";
+export const LIGHT_THEME = "vs";
+
+/** The app's theme: an explicit `.dark` / `.light` on <html>, else the system's. */
+export function editorTheme(): string {
+  if (typeof window === "undefined") return LIGHT_THEME;
+  const root = document.documentElement.classList;
+  const dark = root.contains("dark") || (!root.contains("light") && window.matchMedia?.("(prefers-color-scheme: dark)").matches);
+  return dark ? DARK_THEME : LIGHT_THEME;
 }
 
 export type Monaco = typeof monaco;
