@@ -9,7 +9,7 @@
  */
 import path from "node:path";
 import { expect, test, type Locator, type Page } from "@playwright/test";
-import { importViaApi } from "./helpers";
+import { canvasNode, importViaApi } from "./helpers";
 
 test.describe.configure({ timeout: 120_000 });
 
@@ -61,7 +61,6 @@ const DRAFT = {
 };
 
 const panel = (page: Page) => page.getByRole("complementary", { name: "Assistant" });
-const canvasNode = (page: Page, name: string) => page.locator(".react-flow__node", { has: page.getByTestId(`node-${name}`) });
 
 async function openPipeline(page: Page, doc: object): Promise<string> {
   const saved = await importViaApi(page.request, JSON.stringify(doc));

@@ -3,8 +3,8 @@
  * undo/redo, save and reload, conflicts between two pages, the notebook view,
  * the config panel's field errors — and no request leaving 127.0.0.1.
  */
-import { expect, test, type Locator, type Page } from "@playwright/test";
-import { importViaApi, readFixture } from "./helpers";
+import { expect, test, type Page } from "@playwright/test";
+import { canvasNode, importViaApi, monacoText, readFixture, typeInMonaco } from "./helpers";
 
 /** Every URL the page requests, to prove nothing leaves 127.0.0.1. */
 function trackRequests(page: Page): string[] {
@@ -27,7 +27,7 @@ async function openPipeline(page: Page, name: string): Promise<string> {
   return saved.id;
 }
 
-const node = (page: Page, name: string) => page.locator(".react-flow__node", { has: page.getByTestId(`node-${name}`) });
+const node = canvasNode;
 
 /** Drag from one node's output handle to another's input handle. */
 async function connect(page: Page, from: string, to: string) {
@@ -42,22 +42,6 @@ async function connect(page: Page, from: string, to: string) {
   b = (await target.boundingBox())!;
   await page.mouse.move(b.x + b.width / 2, b.y + b.height / 2, { steps: 8 });
   await page.mouse.up();
-}
-
-/** Replace the text of the Monaco editor inside `scope`. */
-async function typeInMonaco(page: Page, scope: Locator, text: string) {
-  const editor = scope.locator(".monaco-editor").first();
-  await expect(editor).toBeVisible();
-  await editor.locator(".view-lines").click();
-  await page.keyboard.press("ControlOrMeta+A");
-  await page.keyboard.insertText(text);
-  // Monaco auto-closes brackets and comments as the text arrives; drop what it added after it.
-  await page.keyboard.press("ControlOrMeta+Shift+End");
-  await page.keyboard.press("Delete");
-}
-
-async function monacoText(scope: Locator): Promise<string> {
-  return (await scope.locator(".monaco-editor .view-lines").first().innerText()).replace(/\u00a0/g, " ");
 }
 
 /** Click an empty spot of the canvas (clears the selection and leaves any text field). */

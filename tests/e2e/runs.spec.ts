@@ -5,12 +5,12 @@
  * its fix, rerun from a node, Run cell (Ctrl+Enter) as a draft run, the params
  * dialog, and the daily_sales example. Logs one JSON line with the time to the first preview page.
  */
-import { expect, test, type Locator, type Page } from "@playwright/test";
-import { importViaApi } from "./helpers";
+import { expect, test, type Page } from "@playwright/test";
+import { canvasNode, importViaApi, typeInMonaco } from "./helpers";
 
 test.describe.configure({ timeout: 150_000 });
 
-const node = (page: Page, name: string) => page.locator(".react-flow__node", { has: page.getByTestId(`node-${name}`) });
+const node = canvasNode;
 const runBadge = (page: Page, name: string) => page.getByTestId(`node-${name}`).locator("[data-run-state]");
 const runState = (page: Page) => page.getByTestId("run-bar").getByTestId("run-state");
 
@@ -19,17 +19,6 @@ async function openPipeline(page: Page, doc: object): Promise<string> {
   await page.goto(`/pipelines/${saved.id}`);
   await expect(page.locator(".react-flow__node").first()).toBeVisible();
   return saved.id;
-}
-
-/** Replace the text of the Monaco editor inside `scope`. */
-async function typeInMonaco(page: Page, scope: Locator, text: string) {
-  const editor = scope.locator(".monaco-editor").first();
-  await expect(editor).toBeVisible();
-  await editor.locator(".view-lines").click();
-  await page.keyboard.press("ControlOrMeta+A");
-  await page.keyboard.insertText(text);
-  await page.keyboard.press("ControlOrMeta+Shift+End");
-  await page.keyboard.press("Delete");
 }
 
 /** Record every run state the named node's badge shows, from now on. */
