@@ -3,7 +3,7 @@
  * cancel, retry. Every transition appends its events in the same transaction,
  * and `advance` decides what can run next from the trigger rules.
  */
-import { and, eq, sql } from "drizzle-orm";
+import { and, eq, sql, type SQL } from "drizzle-orm";
 import type { Db } from "@/db/client";
 import { NotFoundError } from "@/db/errors";
 import { pipelines, pipelineVersions } from "@/db/schema";
@@ -355,12 +355,11 @@ export async function advance(
   let moved: { id: string; nodeId: string; type: EventType }[] = [];
   if (hints.functions) {
     const ids = (type: EventType) => JSON.stringify(moves.find((m) => m.type === type)?.ids ?? []);
-    const [res] = await rowsOf<{ r: typeof moved | string }>(
+    moved = (await callFunction<typeof moved>(
       db,
-      sql`select ${sql.raw(APPLY_FN)}(${run.id}::uuid, ${ids("TASK_QUEUED")}::text::jsonb, ${ids("TASK_SKIPPED")}::text::jsonb,
-            ${ids("TASK_UPSTREAM_FAILED")}::text::jsonb, ${JSON.stringify(pending)}::text::jsonb) as r`,
-    );
-    moved = typeof res?.r === "string" ? (JSON.parse(res.r) as typeof moved) : (res?.r ?? []);
+      sql`${sql.raw(APPLY_FN)}(${run.id}::uuid, ${ids("TASK_QUEUED")}::text::jsonb, ${ids("TASK_SKIPPED")}::text::jsonb,
+            ${ids("TASK_UPSTREAM_FAILED")}::text::jsonb, ${JSON.stringify(pending)}::text::jsonb)`,
+    )) ?? [];
   } else if (moves.length === 0) {
     await appendEvents(db, pending);
   } else {
@@ -446,11 +445,8 @@ export async function claimTasks(db: Db, workerId: string, leaseSeconds: number,
   const limit = pooled ? 1 : Math.max(1, Math.floor(max));
   for (let attempt = 0; attempt < 8; attempt++) {
     // One call: claim the rows (SKIP LOCKED), log TASK_STARTED, return the tasks.
-    const call = sql`select ${sql.raw(CLAIM_FN)}(${workerId}::text, ${leaseSeconds}::float8, ${limit}::int, ${JSON.stringify(excluded)}::text::jsonb) as r`;
-    const claim = async (d: Db): Promise<TaskRow[]> => {
-      const [res] = await rowsOf<{ r: TaskRow[] | string }>(d, call);
-      return typeof res?.r === "string" ? (JSON.parse(res.r) as TaskRow[]) : (res?.r ?? []);
-    };
+    const call = sql`${sql.raw(CLAIM_FN)}(${workerId}::text, ${leaseSeconds}::float8, ${limit}::int, ${JSON.stringify(excluded)}::text::jsonb)`;
+    const claim = async (d: Db): Promise<TaskRow[]> => (await callFunction<TaskRow[]>(d, call)) ?? [];
     let claimed: TaskRow[];
     if (!pooled) {
       claimed = await claim(db);
@@ -586,13 +582,10 @@ export async function completeTask(db: Db, task: ClaimedTask, outcome: TaskOutco
     // consistent picture; NO KEY UPDATE, which does not block the foreign-key checks of concurrent
     // event inserts), record the success fenced by the lease token, and read — after the lock —
     // the newest rows of the nodes `advance` needs and whether anything else is unfinished.
-    const [res] = await rowsOf<{ r: { ok: boolean; state?: RunState; rows?: TaskRow[]; open?: boolean } }>(
+    const r = await callFunction<{ ok: boolean; state?: RunState; rows?: TaskRow[]; open?: boolean }>(
       t,
-      sql`select ${sql.raw(COMPLETE_FN)}(${task.runId}::uuid, ${task.id}::uuid, ${task.leaseToken}::bigint, ${outcome.rows ?? null}::bigint,
-            ${outcome.outputTable ?? null}::text, ${outcome.result ? JSON.stringify(outcome.result) : null}::text::jsonb,
-            ${JSON.stringify([...need])}::text::jsonb) as r`,
+      sql`${sql.raw(COMPLETE_FN)}(${successArgs(task, outcome)}, ${JSON.stringify([...need])}::text::jsonb)`,
     );
-    const r = typeof res?.r === "string" ? (JSON.parse(res.r) as typeof res.r) : res?.r;
     if (!r?.ok) throw new LeaseLostError(task.id);
     const rows = (r.rows ?? []).map(taskRow);
     const events: RunEvent[] = [{ runId: task.runId, taskRunId: task.id, type: "TASK_SUCCEEDED", payload: { node: task.nodeId, mapIndex: task.mapIndex, attempt: task.attempt, rows: outcome.rows ?? null } }];
@@ -643,20 +636,17 @@ async function completeSimply(db: Db, task: ClaimedTask, outcome: TaskOutcome, p
   }
   const events: RunEvent[] = [{ runId: task.runId, taskRunId: task.id, type: "TASK_SUCCEEDED", payload: { node: task.nodeId, mapIndex: task.mapIndex, attempt: task.attempt, rows: outcome.rows ?? null } }];
   // One statement, so its own transaction: no BEGIN/COMMIT round trips while the run's row is locked.
-  let res: { r: { ok: boolean; moved?: { id: string; nodeId: string; type: EventType }[]; ended?: boolean } | string } | undefined;
+  let r: { ok: boolean; moved?: { id: string; nodeId: string; type: EventType }[]; ended?: boolean } | undefined;
   try {
-    [res] = await rowsOf<NonNullable<typeof res>>(
+    r = await callFunction<NonNullable<typeof r>>(
       db,
-      sql`select ${sql.raw(COMPLETE_SIMPLE_FN)}(${task.runId}::uuid, ${task.id}::uuid, ${task.leaseToken}::bigint, ${outcome.rows ?? null}::bigint,
-            ${outcome.outputTable ?? null}::text, ${outcome.result ? JSON.stringify(outcome.result) : null}::text::jsonb,
-            ${JSON.stringify(queue)}::text::jsonb, ${JSON.stringify(events)}::text::jsonb) as r`,
+      sql`${sql.raw(COMPLETE_SIMPLE_FN)}(${successArgs(task, outcome)}, ${JSON.stringify(queue)}::text::jsonb, ${JSON.stringify(events)}::text::jsonb)`,
     );
   } catch (error) {
     const e = error as { code?: string; cause?: { code?: string } };
     if ((e.code ?? e.cause?.code) === "TRB01") return false; // rolled back: the general path ends the run
     throw error;
   }
-  const r = typeof res?.r === "string" ? (JSON.parse(res.r) as Exclude<NonNullable<typeof res>["r"], string>) : res?.r;
   if (!r?.ok) throw new LeaseLostError(task.id);
   const queued = (r.moved ?? []).filter((m) => m.type === "TASK_QUEUED");
   const ended = !!r.ended;
@@ -673,14 +663,28 @@ async function completeSimply(db: Db, task: ClaimedTask, outcome: TaskOutcome, p
 
 // ---------------------------------------------------------------- database functions
 
-const COMPLETE_FN = "tributary_complete_v1";
+/** Call one of the runtime's SQL functions: its jsonb result, parsed (a driver may hand jsonb over as text). */
+async function callFunction<T>(db: Db, call: SQL): Promise<T | undefined> {
+  const [res] = await rowsOf<{ r: T | string | null }>(db, sql`select ${call} as r`);
+  const r = res?.r;
+  return typeof r === "string" ? (JSON.parse(r) as T) : (r ?? undefined);
+}
+
+/** The arguments of RECORD_SUCCESS_FN, which both completion functions start with. */
+function successArgs(task: ClaimedTask, outcome: TaskOutcome): SQL {
+  return sql`${task.runId}::uuid, ${task.id}::uuid, ${task.leaseToken}::bigint, ${outcome.rows ?? null}::bigint,
+    ${outcome.outputTable ?? null}::text, ${outcome.result ? JSON.stringify(outcome.result) : null}::text::jsonb`;
+}
+
+const RECORD_SUCCESS_FN = "tributary_record_success_v1";
+const COMPLETE_FN = "tributary_complete_v2";
 /** TASK_COLUMNS as text, for the function body. */
 const TASK_COLUMNS_TEXT = `id, run_id as "runId", node_id as "nodeId", map_index as "mapIndex", attempt, state, pool, priority,
   lease_token::float8 as "leaseToken", rows::float8 as rows, output_table as "outputTable", result, item, lease_losses as "leaseLosses",
   error, created_at as "createdAt", started_at as "startedAt", finished_at as "finishedAt"`;
 
 const CLAIM_FN = "tributary_claim_v1";
-const COMPLETE_SIMPLE_FN = "tributary_complete_simple_v2";
+const COMPLETE_SIMPLE_FN = "tributary_complete_simple_v3";
 const APPLY_FN = "tributary_advance_v1";
 
 /**
@@ -689,6 +693,23 @@ const APPLY_FN = "tributary_advance_v1";
  * body gets a new name, so processes of different versions never call each other's.
  */
 const FUNCTIONS_SQL = [`
+create or replace function ${RECORD_SUCCESS_FN}(p_run uuid, p_task uuid, p_token bigint, p_rows bigint, p_output text, p_result jsonb)
+returns text language plpgsql as $fn$
+-- Lock the run's row (completions of one run serialize on it) and record the success, fenced by
+-- the lease token. Returns the run's state, or null when the attempt no longer holds the task.
+declare
+  v_state text;
+begin
+  select state into v_state from runs where id = p_run for no key update;
+  update task_runs set state = 'success', finished_at = now(), rows = p_rows, output_table = p_output, result = p_result,
+         error = null, lease_until = null
+   where id = p_task and lease_token = p_token and state = 'running';
+  if not found then
+    return null;
+  end if;
+  return v_state;
+end
+$fn$`, `
 create or replace function ${CLAIM_FN}(p_worker text, p_lease float8, p_limit int, p_exclude jsonb)
 returns jsonb language plpgsql as $fn$
 declare
@@ -761,11 +782,8 @@ declare
   v_outcome text;
   v_ended boolean := false;
 begin
-  select state into v_state from runs where id = p_run for no key update;
-  update task_runs set state = 'success', finished_at = now(), rows = p_rows, output_table = p_output, result = p_result,
-         error = null, lease_until = null
-   where id = p_task and lease_token = p_token and state = 'running';
-  if not found then
+  v_state := ${RECORD_SUCCESS_FN}(p_run, p_task, p_token, p_rows, p_output, p_result);
+  if v_state is null then
     return jsonb_build_object('ok', false);
   end if;
   v_moved := ${APPLY_FN}(p_run, case when v_state = 'running' then p_queue else '[]'::jsonb end, '[]'::jsonb, '[]'::jsonb, p_events);
@@ -800,11 +818,8 @@ declare
   v_rows jsonb;
   v_open boolean;
 begin
-  select state into v_state from runs where id = p_run for no key update;
-  update task_runs set state = 'success', finished_at = now(), rows = p_rows, output_table = p_output, result = p_result,
-         error = null, lease_until = null
-   where id = p_task and lease_token = p_token and state = 'running';
-  if not found then
+  v_state := ${RECORD_SUCCESS_FN}(p_run, p_task, p_token, p_rows, p_output, p_result);
+  if v_state is null then
     return jsonb_build_object('ok', false);
   end if;
   v_need := array(select jsonb_array_elements_text(p_need));
@@ -867,14 +882,12 @@ export async function failTask(db: Db, task: ClaimedTask, failure: TaskFailure, 
     const plan = await planOfRun(t, task.run);
     const settings = plan.nodes.get(task.nodeId)!.settings;
     const error = { message: failure.message, kind: failure.kind, retryable: failure.retryable, ...failure.details };
-    const state: TaskState = opts.canceled ? "canceled" : "failed";
+    // A lost lease always ends the attempt as failed (a new attempt follows), even in a canceled run.
+    const state: TaskState = opts.canceled && !opts.leaseLost ? "canceled" : "failed";
     const updated = await rowsOf<{ id: string }>(
       t,
-      opts.leaseLost
-        ? sql`update task_runs set state = 'failed', finished_at = now(), error = ${JSON.stringify(error)}::text::jsonb, lease_until = null
-              where id = ${task.id} and lease_token = ${task.leaseToken} and state = 'running' returning id`
-        : sql`update task_runs set state = ${state}, finished_at = now(), error = ${JSON.stringify(error)}::text::jsonb, lease_until = null
-              where id = ${task.id} and lease_token = ${task.leaseToken} and state = 'running' returning id`,
+      sql`update task_runs set state = ${state}, finished_at = now(), error = ${JSON.stringify(error)}::text::jsonb, lease_until = null
+          where id = ${task.id} and lease_token = ${task.leaseToken} and state = 'running' returning id`,
     );
     if (updated.length === 0) throw new LeaseLostError(task.id);
     const run = await getRunRow(t, task.runId);
