@@ -13,6 +13,7 @@ import os from "node:os";
 import path from "node:path";
 import { assistantConfig, CONFIGURE_HELP, type AssistantConfig } from "@/server/assistant/config";
 import { runAssistant } from "@/server/assistant/repair-loop";
+import { toolContextOf } from "@/server/assistant/tools";
 import { isError, parsePipeline } from "@/server/pipeline";
 import { openRuntimeService, type RuntimeService } from "@/server/runtime/service";
 
@@ -64,7 +65,7 @@ export async function evaluate(config: AssistantConfig, rt: RuntimeService, case
       const result = await runAssistant(
         { kind: "draft", description: c.prompt },
         config,
-        { db: rt.handle.db, wh: rt.wh, sql: rt.sql, filesDir: rt.filesDir, allowSamples: true, sampleRows: config.sampleRows, wake: () => rt.worker.wake(), signal: new AbortController().signal },
+        toolContextOf(rt, { allowSamples: true, sampleRows: config.sampleRows, signal: new AbortController().signal }),
         () => {},
       );
       const parsed = result.document ? parsePipeline(result.document, { sql: rt.sql }) : null;

@@ -10,6 +10,7 @@ import type { Command } from "commander";
 import { serializePipeline } from "@/server/pipeline";
 import { assistantConfig, CONFIGURE_HELP } from "@/server/assistant/config";
 import { runAssistant, type AssistantEvent } from "@/server/assistant/repair-loop";
+import { toolContextOf } from "@/server/assistant/tools";
 import { openRuntimeService } from "@/server/runtime/service";
 import { CliUsageError } from "./cli-runs";
 
@@ -47,7 +48,7 @@ export function registerDraftCommand(program: Command, globals: () => Globals, s
         const result = await runAssistant(
           { kind: "draft", description },
           config,
-          { db: rt.handle.db, wh: rt.wh, sql: rt.sql, filesDir: rt.filesDir, allowSamples: cmd.samples, sampleRows: config.sampleRows, wake: () => rt.worker.wake(), signal: controller.signal },
+          toolContextOf(rt, { allowSamples: cmd.samples, sampleRows: config.sampleRows, signal: controller.signal }),
           (event) => {
             const line = progress(event);
             if (line) process.stderr.write(line + "\n");

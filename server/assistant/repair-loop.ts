@@ -6,12 +6,13 @@
  * proposal and the user accepts or rejects it.
  */
 import type { ChatCompletionMessageParam } from "openai/resources/chat/completions";
-import { and, asc, eq } from "drizzle-orm";
+import { asc, eq } from "drizzle-orm";
 import { taskLogs } from "@/db/schema";
 import {
   canonicalJson, formatProblem, isError, parsePipeline, TABLE_PRODUCING_KINDS, type PipelineFile, type PipelineNode,
 } from "@/server/pipeline";
 import { publishRunOutputs } from "@/server/runtime/executor";
+import { columnsOf } from "@/server/runtime/outputs";
 import { getRunRow, latestTasks, planOfRun } from "@/server/runtime/run-store";
 import { complete, openaiClient } from "./client";
 import type { AssistantConfig } from "./config";
@@ -100,18 +101,14 @@ async function userMessage(req: AssistantRequest, tools: ToolContext): Promise<s
   const tasks = (await latestTasks(tools.db, run.id, [pn.node.id])).filter((t) => t.error);
   const failed = tasks[0];
   const logs = failed
-    ? (await tools.db.select().from(taskLogs).where(and(eq(taskLogs.taskRunId, failed.id))).orderBy(asc(taskLogs.id)).limit(50)).map((l) => `${l.level}: ${l.message}`)
+    ? (await tools.db.select().from(taskLogs).where(eq(taskLogs.taskRunId, failed.id)).orderBy(asc(taskLogs.id)).limit(50)).map((l) => `${l.level}: ${l.message}`)
     : [];
   await publishRunOutputs({ db: tools.db, wh: tools.wh }, run);
   const inputs: Record<string, unknown> = {};
   for (const e of pn.upstream) {
     const up = plan.nodes.get(e.from);
     if (!up || !TABLE_PRODUCING_KINDS.has(up.node.kind)) continue;
-    inputs[up.node.name] = await tools.wh.query(
-      `select attname as name, format_type(atttypid, atttypmod) as type from pg_attribute
-       where attrelid = to_regclass($1) and attnum > 0 and not attisdropped order by attnum`,
-      [`"${run.schemaName}"."${up.node.name}"`],
-    );
+    inputs[up.node.name] = await columnsOf(tools.wh, run.schemaName, up.node.name);
   }
   return [
     `Current document:\n${doc}`,

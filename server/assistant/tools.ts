@@ -11,7 +11,9 @@ import { formatProblem, parsePipeline, TABLE_PRODUCING_KINDS, type PipelineFile 
 import type { SqlAnalyzer } from "@/server/pipeline/sql-references";
 import { pruneDraftRuns, startDraftRun } from "@/server/runtime/draft-run";
 import { publishRunOutputs } from "@/server/runtime/executor";
+import { columnsOf } from "@/server/runtime/outputs";
 import { cancelRun, getRunRow, latestTasks, nodeStateOf, planOfRun } from "@/server/runtime/run-store";
+import type { RuntimeService } from "@/server/runtime/service";
 import { TERMINAL_RUN_STATES } from "@/server/runtime/states";
 
 export interface ToolContext {
@@ -29,6 +31,11 @@ export interface ToolContext {
   sampleRows: number;
   wake(): void;
   signal: AbortSignal;
+}
+
+/** The tools' context for a process that opened the runtime itself (the CLI, the eval). */
+export function toolContextOf(rt: RuntimeService, opts: Pick<ToolContext, "allowSamples" | "sampleRows" | "signal">): ToolContext {
+  return { db: rt.handle.db, wh: rt.wh, sql: rt.sql, filesDir: rt.filesDir, wake: () => rt.worker.wake(), ...opts };
 }
 
 /** Rows sources read in a dry run. */
@@ -52,15 +59,6 @@ function tableRef(name: unknown): { schema: string; table: string } {
   if (typeof name !== "string" || !name.trim()) throw new Error("table: give a table name, as listed by list_tables (schema.table)");
   const [a, b] = name.trim().split(".");
   return b ? { schema: a!, table: b } : { schema: "public", table: a! };
-}
-
-async function columnsOf(wh: Warehouse, schema: string, table: string) {
-  return wh.query<{ name: string; type: string }>(
-    `select a.attname as name, format_type(a.atttypid, a.atttypmod) as type
-     from pg_attribute a join pg_class c on c.oid = a.attrelid join pg_namespace n on n.oid = c.relnamespace
-     where n.nspname = $1 and c.relname = $2 and a.attnum > 0 and not a.attisdropped order by a.attnum`,
-    [schema, table],
-  );
 }
 
 function firstLine(file: string): string {

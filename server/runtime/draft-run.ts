@@ -140,7 +140,7 @@ export async function startDraftRun(db: Db, input: DraftRunInput, analyzer?: Sql
   if (errors.length) throw new ValidationError(errors);
   const params = resolveParams(sub, input.params ?? {});
   const prints = fingerprints(sub, params, input.sampleRows ?? null);
-  const reused = input.fresh ? new Map<string, TaskRow[]>() : await reusableOutputs(db, pipelineId, prints, target.id);
+  const reused = input.fresh ? new Map<string, ReusableRow[]>() : await reusableOutputs(db, pipelineId, prints, target.id);
 
   const runId = crypto.randomUUID();
   const schema = runSchemaName(runId);
@@ -161,7 +161,7 @@ export async function startDraftRun(db: Db, input: DraftRunInput, analyzer?: Sql
       const old = reused.get(node.id);
       if (old) {
         for (const r of old) {
-          const table = r.outputTable ? portable(schemaOf(r), r.outputTable) : null;
+          const table = r.outputTable ? portable(r.schemaName, r.outputTable) : null;
           values.push(sql`(${runId}, ${node.id}, ${r.mapIndex}, 1, 'success', ${settings.pool}, ${settings.priority}, ${fp}, ${table},
                           ${r.rows}, ${r.result ? JSON.stringify(r.result) : null}::text::jsonb, ${r.item ? JSON.stringify(r.item) : null}::text::jsonb, now(), now())`);
         }
@@ -180,19 +180,17 @@ export async function startDraftRun(db: Db, input: DraftRunInput, analyzer?: Sql
   return getRunRow(db, runId);
 }
 
-const schemaOfRun = new Map<string, string>();
-function schemaOf(r: TaskRow): string {
-  return schemaOfRun.get(r.runId) ?? runSchemaName(r.runId);
-}
+/** A reusable task row, with the schema of the run that holds its output. */
+type ReusableRow = TaskRow & { fingerprint: string; schemaName: string };
 
 /**
  * For each node but the target: the newest attempt rows of the newest draft run of this
  * pipeline where a node with the same fingerprint succeeded.
  */
-async function reusableOutputs(db: Db, pipelineId: string, prints: Map<string, string>, targetId: string): Promise<Map<string, TaskRow[]>> {
+async function reusableOutputs(db: Db, pipelineId: string, prints: Map<string, string>, targetId: string): Promise<Map<string, ReusableRow[]>> {
   const wanted = [...prints].filter(([id]) => id !== targetId);
   if (!wanted.length) return new Map();
-  const rows = await rowsOf<TaskRow & { fingerprint: string; schemaName: string }>(
+  const rows = await rowsOf<ReusableRow>(
     db,
     sql`select t.id, t.run_id as "runId", t.node_id as "nodeId", t.map_index as "mapIndex", t.attempt, t.state,
                t.rows::float8 as rows, t.output_table as "outputTable", t.result, t.item, t.fingerprint, r.schema_name as "schemaName"
@@ -205,17 +203,17 @@ async function reusableOutputs(db: Db, pipelineId: string, prints: Map<string, s
                       order by r2.created_at desc limit 1)
         order by t.map_index, t.attempt desc`,
   );
-  const byPrint = new Map<string, TaskRow[]>();
+  // Per node and fingerprint, the newest attempt of each map index (rows come newest attempt first).
+  const newest = new Map<string, Map<number, ReusableRow>>();
   for (const r of rows) {
-    schemaOfRun.set(r.runId, r.schemaName);
-    const list = byPrint.get(r.fingerprint) ?? [];
-    // Newest attempt of each map index only (rows come newest attempt first).
-    if (!list.some((x) => x.mapIndex === r.mapIndex && x.nodeId === r.nodeId)) list.push(r);
-    byPrint.set(r.fingerprint, list);
+    const key = `${r.nodeId} ${r.fingerprint}`;
+    const byIndex = newest.get(key) ?? new Map<number, ReusableRow>();
+    if (!byIndex.has(r.mapIndex)) byIndex.set(r.mapIndex, r);
+    newest.set(key, byIndex);
   }
-  const out = new Map<string, TaskRow[]>();
+  const out = new Map<string, ReusableRow[]>();
   for (const [id, fp] of wanted) {
-    const list = (byPrint.get(fp) ?? []).filter((r) => r.nodeId === id);
+    const list = [...(newest.get(`${id} ${fp}`)?.values() ?? [])];
     if (list.length && nodeStateOf(list) === "success") out.set(id, list);
   }
   return out;

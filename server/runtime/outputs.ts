@@ -35,6 +35,15 @@ export function qualified(schema: string, table: string): string {
   return `${ident(schema)}.${ident(table)}`;
 }
 
+/** The columns (name, SQL type) of a table or view, in order; none when it does not exist. */
+export async function columnsOf(wh: Warehouse, schema: string, relation: string): Promise<{ name: string; type: string }[]> {
+  return wh.query<{ name: string; type: string }>(
+    `select attname as name, format_type(atttypid, atttypmod) as type from pg_attribute
+     where attrelid = to_regclass($1) and attnum > 0 and not attisdropped order by attnum`,
+    [qualified(schema, relation)],
+  );
+}
+
 /** A stored output table: a plain name lives in the run's schema; "schema.table" (a draft run reusing an earlier draft's output) where it says. */
 export function storedTable(schema: string, table: string): string {
   const dot = table.indexOf(".");

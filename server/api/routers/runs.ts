@@ -7,6 +7,7 @@ import { ident } from "@/db/warehouse";
 import { nameSchema, pipelineDocumentInput } from "@/server/pipeline";
 import { pruneDraftRuns, startDraftRun } from "@/server/runtime/draft-run";
 import { publishRunOutputs } from "@/server/runtime/executor";
+import { columnsOf } from "@/server/runtime/outputs";
 import {
   allAttempts, cancelRun, getRunRow, latestTasks, nodeStateOf, planOfRun, rerunFrom, retryFailed, startRun, type RunRow,
 } from "@/server/runtime/run-store";
@@ -159,10 +160,7 @@ export const runsRouter = router({
         throw new TRPCError({ code: "NOT_FOUND", message: `node '${input.node}' has no output in run ${run.id} (it has not succeeded, or it produces no table)` });
       }
       const view = `${ident(run.schemaName)}.${ident(input.node)}`;
-      const columns = await wh.query<{ name: string; type: string }>(
-        `select attname as name, format_type(atttypid, atttypmod) as type from pg_attribute where attrelid = $1::regclass and attnum > 0 and not attisdropped order by attnum`,
-        [view],
-      );
+      const columns = await columnsOf(wh, run.schemaName, input.node);
       const [{ total } = { total: 0 }] = await wh.query<{ total: number }>(`select count(*)::int as total from ${view}`);
       const rows = await wh.query(`select * from ${view} offset ${input.offset ?? 0} limit ${input.limit ?? 100}`);
       return { columns, total, offset: input.offset ?? 0, rows };
