@@ -1,6 +1,6 @@
 /** Rules added after review: params in SQL, inputs, check expressions, pools, branch edges. */
 import { beforeAll, describe, expect, it } from "vitest";
-import { validPipeline } from "@/tests/fixtures/pipelines";
+import { changedPipeline } from "@/tests/fixtures/pipelines";
 import { validate } from "@/server/pipeline/validate";
 import type { Problem } from "@/server/pipeline/problems";
 import { loadSqlAnalyzer, type SqlAnalyzer } from "@/server/pipeline/sql-references";
@@ -13,11 +13,7 @@ beforeAll(async () => {
   sql = await loadSqlAnalyzer();
 });
 
-function doc(change?: (d: Doc) => void): Doc {
-  const d: Doc = validPipeline();
-  change?.(d);
-  return d;
-}
+const doc = changedPipeline;
 const codes = (problems: Problem[]) => problems.map((p) => p.code);
 
 describe("named params in SQL", () => {

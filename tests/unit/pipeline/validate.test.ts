@@ -1,22 +1,15 @@
 import { beforeAll, describe, expect, it } from "vitest";
-import { validPipeline } from "@/tests/fixtures/pipelines";
+import { changedPipeline, validPipeline } from "@/tests/fixtures/pipelines";
 import { parsePipeline, parsePipelineText, validate } from "@/server/pipeline/validate";
 import { formatProblem, type Problem, type ProblemCode } from "@/server/pipeline/problems";
 import { loadSqlAnalyzer, type SqlAnalyzer } from "@/server/pipeline/sql-references";
-
-/* eslint-disable @typescript-eslint/no-explicit-any -- tests break documents on purpose */
-type Doc = any;
 
 let sql: SqlAnalyzer;
 beforeAll(async () => {
   sql = await loadSqlAnalyzer();
 });
 
-function doc(change?: (d: Doc) => void): Doc {
-  const d: Doc = validPipeline();
-  change?.(d);
-  return d;
-}
+const doc = changedPipeline;
 
 /** The only problem of the document, which must have `code`. */
 function only(problems: Problem[], code: ProblemCode): Problem {
