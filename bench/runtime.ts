@@ -99,10 +99,11 @@ async function runToEnd(env: Env, doc: PipelineFile, sql: SqlAnalyzer, timeoutMs
   const t0 = performance.now();
   const run = await startRun(env.app.db, { pipelineId: saved.id, filesDir: env.filesDir }, sql);
   env.worker?.wake();
-  // Look at the run when one of its tasks ended (or every 100 ms), not every few ms: on PGlite
-  // every look is a query on the very database the run uses, so a tight poll slows the run it times.
+  // Look at the run when one of its last nodes (no downstream) ended, or every 100 ms: on PGlite
+  // every look is a query on the very database the run uses, so a poll per task slows the run it times.
   let nudge: () => void = () => {};
-  const off = env.worker?.onTask((r) => r.task.runId === run.id && nudge());
+  const leaves = new Set(doc.nodes.map((n) => n.id).filter((id) => !doc.edges.some((e) => e.from === id)));
+  const off = env.worker?.onTask((r) => r.task.runId === run.id && leaves.has(r.task.nodeId) && nudge());
   try {
     return await waitForEnd(env, doc, run.id, t0, timeoutMs, (wake) => (nudge = wake));
   } finally {

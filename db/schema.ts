@@ -115,7 +115,15 @@ export const taskRuns = pgTable(
   },
   (t) => [
     unique("task_runs_run_node_map_attempt").on(t.runId, t.nodeId, t.mapIndex, t.attempt),
-    index("task_runs_claim_idx").on(t.state, t.priority, t.createdAt),
+    // Partial indexes, each for one question the runtime asks per task: what is ready to claim
+    // (in claim order), whose lease lapsed, and whether a run still has an open task. With one
+    // index on state, each of those read every task of a large run (a 5,000-task run scanned
+    // thousands of finished rows on every completion).
+    index("task_runs_ready_idx")
+      .on(t.priority.desc(), t.createdAt, t.id)
+      .where(sql`state in ('queued', 'up_for_retry')`),
+    index("task_runs_running_idx").on(t.leaseUntil).where(sql`state = 'running'`),
+    index("task_runs_open_idx").on(t.runId).where(sql`state in ('pending', 'queued', 'running', 'up_for_retry')`),
   ],
 );
 

@@ -400,8 +400,7 @@ async function finishRunIfDone(db: Db, run: RunRow, plan: Plan): Promise<boolean
   // Only a newest attempt can be unfinished (an older one ended before the next was made).
   const [open] = await rowsOf<{ open: boolean }>(
     db,
-    sql`select exists (select 1 from task_runs where run_id = ${run.id}
-          and state not in ('success', 'failed', 'upstream_failed', 'skipped', 'canceled')) as open`,
+    sql`select exists (select 1 from task_runs where run_id = ${run.id} and state in (${sql.raw(OPEN_STATES_SQL)})) as open`,
   );
   if (open?.open) return false;
   const rows = groupByNode(await latestTasks(db, run.id));
@@ -471,13 +470,7 @@ export async function claimTasks(db: Db, workerId: string, leaseSeconds: number,
         continue;
       }
     }
-    const tasks = claimed.map(taskRow).sort((a, b) => b.priority - a.priority || a.createdAt.getTime() - b.createdAt.getTime());
-    const out: ClaimedTask[] = [];
-    for (const task of tasks) {
-      const upstreamRows = takeUpstream(task.id);
-      out.push({ ...task, run: await cachedRunRow(db, task.runId), ...(upstreamRows ? { upstreamRows } : {}) });
-    }
-    return out;
+    return claimedTasks(db, claimed);
   }
   return [];
 }
@@ -497,6 +490,17 @@ async function hasPools(db: Db): Promise<boolean> {
   const [row] = await rowsOf<{ any: boolean }>(db, sql`select exists (select 1 from pools) as any`);
   poolsKnown.set(db, { at: Date.now(), any: !!row?.any });
   return !!row?.any;
+}
+
+/** Claimed rows as tasks to run, in claim order, each with its run and (when this process queued it) its upstream rows. */
+async function claimedTasks(db: Db, claimed: readonly TaskRow[]): Promise<ClaimedTask[]> {
+  const tasks = claimed.map(taskRow).sort((a, b) => b.priority - a.priority || a.createdAt.getTime() - b.createdAt.getTime());
+  const out: ClaimedTask[] = [];
+  for (const task of tasks) {
+    const upstreamRows = takeUpstream(task.id);
+    out.push({ ...task, run: await cachedRunRow(db, task.runId), ...(upstreamRows ? { upstreamRows } : {}) });
+  }
+  return out;
 }
 
 const runCache = new Map<string, RunRow>();
@@ -561,14 +565,24 @@ export interface TaskOutcome {
   items?: Record<string, unknown>[];
 }
 
+/** A worker handing the slot a finished task frees to the next ready task, in the same call. */
+export interface ClaimNext {
+  workerId: string;
+  leaseSeconds: number;
+  max: number;
+}
+
 /**
  * Record success, fenced: only the holder of the current lease token may. Then
  * queue what this unblocks. A stale holder gets LeaseLostError and its result is dropped.
+ * With `next`, the common case also claims up to `next.max` ready tasks in the same
+ * transaction (returned; none when the case does not apply — the worker claims as usual).
  */
-export async function completeTask(db: Db, task: ClaimedTask, outcome: TaskOutcome): Promise<void> {
+export async function completeTask(db: Db, task: ClaimedTask, outcome: TaskOutcome, next?: ClaimNext): Promise<ClaimedTask[]> {
   await ensureRuntimeFunctions(db);
   const plan = await planOfRun(db, task.run);
-  if (await completeSimply(db, task, outcome, plan)) return;
+  const simple = await completeSimply(db, task, outcome, plan, next && !(await hasPools(db)) ? next : undefined);
+  if (simple) return simple.claimed;
   // What `advance` looks at first: this node, its downstream and their upstream.
   const need = new Set<string>([task.nodeId]);
   for (const d of plan.nodes.get(task.nodeId)?.downstream ?? []) {
@@ -614,6 +628,7 @@ export async function completeTask(db: Db, task: ClaimedTask, outcome: TaskOutco
   });
   for (const [id, rows] of upstreamOf) rememberUpstream(id, rows);
   if (ended) await afterRunChange(db, task.run);
+  return [];
 }
 
 /**
@@ -623,7 +638,7 @@ export async function completeTask(db: Db, task: ClaimedTask, outcome: TaskOutco
  * so nothing cascades), the success, the queueing and the events are one function call.
  * Returns false when the case does not apply (`advance` decides then).
  */
-async function completeSimply(db: Db, task: ClaimedTask, outcome: TaskOutcome, plan: Plan): Promise<boolean> {
+async function completeSimply(db: Db, task: ClaimedTask, outcome: TaskOutcome, plan: Plan, next?: ClaimNext): Promise<{ claimed: ClaimedTask[] } | false> {
   const pn = plan.nodes.get(task.nodeId);
   if (!pn || task.mapIndex !== -1 || outcome.items || pn.node.forEach) return false;
   const queue: string[] = [];
@@ -636,11 +651,12 @@ async function completeSimply(db: Db, task: ClaimedTask, outcome: TaskOutcome, p
   }
   const events: RunEvent[] = [{ runId: task.runId, taskRunId: task.id, type: "TASK_SUCCEEDED", payload: { node: task.nodeId, mapIndex: task.mapIndex, attempt: task.attempt, rows: outcome.rows ?? null } }];
   // One statement, so its own transaction: no BEGIN/COMMIT round trips while the run's row is locked.
-  let r: { ok: boolean; moved?: { id: string; nodeId: string; type: EventType }[]; ended?: boolean } | undefined;
+  let r: { ok: boolean; moved?: { id: string; nodeId: string; type: EventType }[]; ended?: boolean; claimed?: TaskRow[] } | undefined;
   try {
     r = await callFunction<NonNullable<typeof r>>(
       db,
-      sql`${sql.raw(COMPLETE_SIMPLE_FN)}(${successArgs(task, outcome)}, ${JSON.stringify(queue)}::text::jsonb, ${JSON.stringify(events)}::text::jsonb)`,
+      sql`${sql.raw(COMPLETE_SIMPLE_FN)}(${successArgs(task, outcome)}, ${JSON.stringify(queue)}::text::jsonb, ${JSON.stringify(events)}::text::jsonb,
+            ${next?.workerId ?? ""}::text, ${next?.leaseSeconds ?? 0}::float8, ${next?.max ?? 0}::int)`,
     );
   } catch (error) {
     const e = error as { code?: string; cause?: { code?: string } };
@@ -657,8 +673,9 @@ async function completeSimply(db: Db, task: ClaimedTask, outcome: TaskOutcome, p
   delete (mine as Partial<ClaimedTask>).run;
   delete (mine as Partial<ClaimedTask>).upstreamRows;
   for (const q of queued) rememberUpstream(q.id, [mine]);
+  const claimed = await claimedTasks(db, r.claimed ?? []);
   if (ended) await afterRunChange(db, task.run);
-  return true;
+  return { claimed };
 }
 
 // ---------------------------------------------------------------- database functions
@@ -677,14 +694,16 @@ function successArgs(task: ClaimedTask, outcome: TaskOutcome): SQL {
 }
 
 const RECORD_SUCCESS_FN = "tributary_record_success_v1";
-const COMPLETE_FN = "tributary_complete_v2";
+const COMPLETE_FN = "tributary_complete_v3";
 /** TASK_COLUMNS as text, for the function body. */
 const TASK_COLUMNS_TEXT = `id, run_id as "runId", node_id as "nodeId", map_index as "mapIndex", attempt, state, pool, priority,
   lease_token::float8 as "leaseToken", rows::float8 as rows, output_table as "outputTable", result, item, lease_losses as "leaseLosses",
   error, created_at as "createdAt", started_at as "startedAt", finished_at as "finishedAt"`;
 
-const CLAIM_FN = "tributary_claim_v1";
-const COMPLETE_SIMPLE_FN = "tributary_complete_simple_v3";
+const CLAIM_FN = "tributary_claim_v2";
+/** The states of a task not yet final, as the partial index task_runs_open_idx lists them (written the same way, so the planner uses it). */
+const OPEN_STATES_SQL = "'pending', 'queued', 'running', 'up_for_retry'";
+const COMPLETE_SIMPLE_FN = "tributary_complete_simple_v5";
 const APPLY_FN = "tributary_advance_v1";
 
 /**
@@ -722,7 +741,7 @@ begin
     select c.id from task_runs c join runs r on r.id = c.run_id
      where c.state in ('queued', 'up_for_retry') and (c.ready_at is null or c.ready_at <= now()) and r.state = 'running'
        and c.pool <> all(v_exclude)
-     order by c.priority desc, c.created_at, c.id
+     order by c.priority desc nulls last, c.created_at, c.id
      limit p_limit for update of c skip locked);
   if cardinality(v_ids) = 0 then
     return '[]'::jsonb;
@@ -773,22 +792,25 @@ begin
   return v_out;
 end
 $fn$`, `
-create or replace function ${COMPLETE_SIMPLE_FN}(p_run uuid, p_task uuid, p_token bigint, p_rows bigint, p_output text, p_result jsonb, p_queue jsonb, p_events jsonb)
+create or replace function ${COMPLETE_SIMPLE_FN}(p_run uuid, p_task uuid, p_token bigint, p_rows bigint, p_output text, p_result jsonb, p_queue jsonb, p_events jsonb,
+                                                  p_worker text, p_lease float8, p_claim int)
 returns jsonb language plpgsql as $fn$
+-- Record the success, queue the successors, end the run when it is done, and (p_claim > 0)
+-- claim the next ready tasks for the worker whose slot this frees: one transaction, one commit.
 declare
   v_state text;
   v_moved jsonb;
   v_open boolean;
   v_outcome text;
   v_ended boolean := false;
+  v_claimed jsonb := '[]'::jsonb;
 begin
   v_state := ${RECORD_SUCCESS_FN}(p_run, p_task, p_token, p_rows, p_output, p_result);
   if v_state is null then
     return jsonb_build_object('ok', false);
   end if;
   v_moved := ${APPLY_FN}(p_run, case when v_state = 'running' then p_queue else '[]'::jsonb end, '[]'::jsonb, '[]'::jsonb, p_events);
-  select exists (select 1 from task_runs where run_id = p_run
-                   and state not in ('success', 'failed', 'upstream_failed', 'skipped', 'canceled')) into v_open;
+  select exists (select 1 from task_runs where run_id = p_run and state in (${OPEN_STATES_SQL})) into v_open;
   if v_state = 'running' and not v_open then
     -- Every task is final: the run ends here, by runOutcome's rule (states.ts), when no node has
     -- forEach items (else the caller decides in a transaction: this call is rolled back).
@@ -807,7 +829,10 @@ begin
       v_ended := true;
     end if;
   end if;
-  return jsonb_build_object('ok', true, 'state', v_state, 'moved', v_moved, 'open', v_open, 'ended', v_ended);
+  if p_claim > 0 then
+    v_claimed := ${CLAIM_FN}(p_worker, p_lease, p_claim, '[]'::jsonb);
+  end if;
+  return jsonb_build_object('ok', true, 'state', v_state, 'moved', v_moved, 'open', v_open, 'ended', v_ended, 'claimed', v_claimed);
 end
 $fn$`, `
 create or replace function ${COMPLETE_FN}(p_run uuid, p_task uuid, p_token bigint, p_rows bigint, p_output text, p_result jsonb, p_need jsonb)
@@ -827,7 +852,7 @@ begin
     select distinct on (node_id, map_index) ${TASK_COLUMNS_TEXT} from task_runs
      where run_id = p_run and node_id = any(v_need) order by node_id, map_index, attempt desc) t;
   select exists (select 1 from task_runs where run_id = p_run and node_id <> all(v_need)
-                   and state not in ('success', 'failed', 'upstream_failed', 'skipped', 'canceled')) into v_open;
+                   and state in (${OPEN_STATES_SQL})) into v_open;
   return jsonb_build_object('ok', true, 'state', v_state, 'rows', v_rows, 'open', v_open);
 end
 $fn$`];

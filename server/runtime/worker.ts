@@ -105,7 +105,8 @@ export class Worker {
     clearInterval(this.reaper);
     this.wake();
     await this.dispatcher;
-    await Promise.all([...this.active.values()].map((a) => a.done));
+    // A task ending now may still hand its slot to one it claimed: wait until none is left.
+    while (this.active.size) await Promise.all([...this.active.values()].map((a) => a.done));
     clearInterval(this.beat);
   }
 
@@ -200,7 +201,11 @@ export class Worker {
       // A task whose lease was lost must not record its result (completeTask's fencing would refuse it too).
       if (entry.lost) throw new LeaseLostError(task.id);
       await this.saveLogs(task, logs);
-      await withDbRetry(() => completeTask(this.deps.db, task, outcome));
+      // The slot this task frees goes to the next ready task, claimed in the same call (none while draining).
+      const next = await withDbRetry(() =>
+        completeTask(this.deps.db, task, outcome, this.running ? { workerId: this.id, leaseSeconds: this.leaseSeconds, max: 1 } : undefined),
+      );
+      for (const t of next) this.launch(t);
       report({ state: "success", rows: outcome.rows });
     } catch (error) {
       if (error instanceof LeaseLostError || entry.lost) {
