@@ -10,6 +10,14 @@ export interface TableReference {
   name: string;
   /** 0-based offset of the reference in the SQL text. */
   offset: number;
+  /**
+   * For an unqualified name: how many characters of the text it spans (`"Name"` with its
+   * quotes), when the text there is that name. The runtime replaces the span by the table it
+   * stands for; without a span it leaves the reference alone.
+   */
+  span?: number;
+  /** The reference has an alias (`from orders o`), so its replacement needs none. */
+  aliased?: boolean;
 }
 
 /** A named bind parameter (`:region`) the SQL uses, outside string literals and comments. */
@@ -19,7 +27,7 @@ export interface ParamReference {
 }
 
 export type SqlAnalysis =
-  | { ok: true; tables: TableReference[]; params: ParamReference[]; statements: string[] }
+  | { ok: true; tables: TableReference[]; params: ParamReference[]; statements: string[]; ctes: string[] }
   | { ok: false; message: string; offset: number };
 
 /** Parses SQL and lists the tables it reads. Injected into `validate` so that validation stays pure. */
@@ -56,12 +64,13 @@ const NAMED_PARAM = /(?<![:\w]):([A-Za-z_][A-Za-z0-9_]*)/g;
 export function analyzeSql(sql: string): SqlAnalysis {
   const named = new Map<number, string>();
   for (const m of sql.matchAll(NAMED_PARAM)) named.set(m.index, m[1]!);
+  const at = charOffsets(sql);
   let tree: unknown;
   try {
     tree = parseSync(neutralizeNamedParams(sql));
   } catch (error) {
     const details = (error as { sqlDetails?: { cursorPosition?: number } }).sqlDetails;
-    return { ok: false, message: (error as Error).message, offset: Math.max(0, details?.cursorPosition ?? 0) };
+    return { ok: false, message: (error as Error).message, offset: Math.max(0, at(details?.cursorPosition ?? 0)) };
   }
   const tables: TableReference[] = [];
   const params: ParamReference[] = [];
@@ -73,16 +82,64 @@ export function analyzeSql(sql: string): SqlAnalysis {
     }
     if (value === null || typeof value !== "object") return;
     const obj = value as Record<string, unknown>;
-    const rv = obj.RangeVar as { schemaname?: string; relname?: string; location?: number } | undefined;
-    if (rv?.relname) tables.push({ schema: rv.schemaname, name: rv.relname, offset: rv.location ?? 0 });
+    const rv = obj.RangeVar as { schemaname?: string; relname?: string; location?: number; alias?: unknown } | undefined;
+    if (rv?.relname) {
+      const offset = at(rv.location ?? 0);
+      const span = rv.schemaname === undefined ? spanOf(sql, offset, rv.relname) : undefined;
+      tables.push({ schema: rv.schemaname, name: rv.relname, offset, ...(span ? { span } : {}), ...(rv.alias ? { aliased: true } : {}) });
+    }
     const param = obj.ParamRef as { location?: number } | undefined;
-    const name = param?.location !== undefined ? named.get(param.location) : undefined;
-    if (name !== undefined) params.push({ name, offset: param!.location! });
+    const paramAt = param?.location !== undefined ? at(param.location) : -1;
+    const name = named.get(paramAt);
+    if (name !== undefined) params.push({ name, offset: paramAt });
     const cte = obj.CommonTableExpr as { ctename?: string } | undefined;
     if (cte?.ctename) ctes.add(cte.ctename);
     for (const key in obj) walk(obj[key]);
   };
   walk(tree);
   const stmts = ((tree as { stmts?: { stmt?: Record<string, unknown> }[] }).stmts ?? []).map((s) => Object.keys(s.stmt ?? {})[0] ?? "");
-  return { ok: true, tables: tables.filter((t) => t.schema !== undefined || !ctes.has(t.name)), params, statements: stmts };
+  return { ok: true, tables: tables.filter((t) => t.schema !== undefined || !ctes.has(t.name)), params, statements: stmts, ctes: [...ctes] };
+}
+
+/** The parser's locations count UTF-8 bytes; the text's offsets count UTF-16 units. Maps one to the other. */
+function charOffsets(sql: string): (byteOffset: number) => number {
+  if (Buffer.byteLength(sql) === sql.length) return (b) => b;
+  const byChar: number[] = [];
+  let bytes = 0;
+  for (let i = 0; i < sql.length; i++) {
+    byChar.push(bytes);
+    const code = sql.charCodeAt(i);
+    // A surrogate pair is one 4-byte character: 2 bytes for each half.
+    bytes += code < 0x80 ? 1 : code < 0x800 ? 2 : code >= 0xd800 && code < 0xe000 ? 2 : 3;
+  }
+  return (b) => {
+    let lo = 0;
+    let hi = byChar.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >> 1;
+      if (byChar[mid]! < b) lo = mid + 1;
+      else hi = mid;
+    }
+    return lo;
+  };
+}
+
+/** How many characters the unqualified name `relname` spans at `offset` (with quotes when quoted); undefined when the text there is not that name. */
+function spanOf(sql: string, offset: number, relname: string): number | undefined {
+  if (sql[offset] === '"') {
+    let i = offset + 1;
+    let name = "";
+    while (i < sql.length) {
+      if (sql[i] === '"') {
+        if (sql[i + 1] !== '"') break;
+        i++;
+      }
+      name += sql[i];
+      i++;
+    }
+    return name === relname && i < sql.length ? i + 1 - offset : undefined;
+  }
+  const text = sql.slice(offset, offset + relname.length);
+  const next = sql[offset + relname.length] ?? "";
+  return text.toLowerCase() === relname && !/[\w$]/.test(next) ? relname.length : undefined;
 }

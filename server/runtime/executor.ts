@@ -25,6 +25,8 @@ export interface ExecutorDeps {
   log(task: ClaimedTask, level: "info" | "warn" | "error", message: string): void;
 }
 
+const TABLES_READ_DIRECTLY = new Set(["js", "sql", "branch", "sensor"]);
+
 /** At most this many items in one forEach expansion. */
 export const MAX_FOREACH_ITEMS = 10_000;
 
@@ -37,8 +39,10 @@ async function upstreamOutputs(deps: ExecutorDeps, task: ClaimedTask): Promise<M
   // The rows the completion that queued this task read (all final) when this process queued it; else read them.
   const rows = task.upstreamRows ?? (await latestTasks(deps.db, task.runId, ups.map((u) => u.node.id)));
   const out = new Map<string, UpstreamOutput>();
-  // A JS cell reads its inputs' tables directly; every other kind reads them by node name (the views).
-  const byName = pn.node.kind !== "js";
+  // JS cells read their inputs' tables directly, SQL cells and branch/sensor conditions with their names
+  // replaced by the tables (prepareCellSelect publishes a view only where it could not); the other
+  // kinds read them by node name (the views).
+  const byName = !TABLES_READ_DIRECTLY.has(pn.node.kind);
   for (const u of ups) {
     const mine = rows.filter((r) => r.nodeId === u.node.id);
     if (nodeStateOf(mine) !== "success") continue; // a trigger rule let this node run without it

@@ -15,7 +15,7 @@ export async function evaluateCondition(ctx: Parameters<NodeRunner>[0], conditio
   try {
     rows = await runCellSql(ctx, prepared);
   } catch (error) {
-    throw sqlFailure(ctx, error, condition, prepared.text);
+    throw sqlFailure(ctx, error, condition, prepared);
   }
   const first = rows[0];
   const values = first ? Object.values(first) : [];

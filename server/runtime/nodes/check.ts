@@ -63,7 +63,7 @@ export const runCheck: NodeRunner = async (ctx: NodeContext) => {
   try {
     await runCellSql(ctx, prepared, out);
   } catch (error) {
-    throw sqlFailure(ctx, error, select, prepared.text);
+    throw sqlFailure(ctx, error, select, prepared);
   }
   const counts = await ctx.wh.query<{ rule: string; n: number }>(`select _rule as rule, count(*)::int as n from ${out} group by 1 order by 1`);
   const broken = counts.map((c) => `${c.rule}: ${c.n} row(s)`);

@@ -1,9 +1,9 @@
 /** What a node kind's runner gets, and what it returns. */
-import type { Row, Warehouse } from "@/db/warehouse";
 import type { PipelineFile, PipelineNode, ResolvedSettings } from "@/server/pipeline";
 import type { SqlAnalyzer } from "@/server/pipeline/sql-references";
 import type { SandboxPool } from "../sandbox";
-import { CELL_EXEC } from "../outputs";
+import { CELL_EXEC, publishOutput, storedTable } from "../outputs";
+import { ident, type Row, type Warehouse } from "@/db/warehouse";
 import { prepareSelect, type BoundValue, type PreparedSql } from "../sql-cell";
 import type { TaskOutcome } from "../run-store";
 
@@ -53,9 +53,34 @@ export function cellSetup(ctx: NodeContext, role = true): string[] {
   ];
 }
 
-/** A cell's SELECT with its params as `($1->>i)::type`, for `runCellSql`. */
-export function prepareCellSelect(ctx: NodeContext, sql: string, what: string): PreparedSql {
-  return prepareSelect(sql, ctx.bindings, ctx.sql, what, (index, cast) => `(($1->>${index})::${cast})`);
+export interface PreparedCell extends PreparedSql {
+  /** Upstream names the SQL reads that were not replaced by their table: their views are published first. */
+  views: string[];
+}
+
+/**
+ * A cell's SELECT with its params as `($1->>i)::type`, for `runCellSql`. Each plain reference to
+ * an upstream output with one table (`from orders`) becomes that table (`"run_x"."t_y" as orders`),
+ * so the cell reads it without a view being (re)published in the warehouse first — a catalog
+ * write and a commit per upstream per task. Anything else (a forEach output's several tables,
+ * a CTE of the same name, a reference whose text the parser's location does not match) is
+ * read through the upstream's view, as before.
+ */
+export function prepareCellSelect(ctx: NodeContext, sql: string, what: string): PreparedCell {
+  const views = new Set<string>();
+  const prepared = prepareSelect(sql, ctx.bindings, ctx.sql, what, (index, cast) => `(($1->>${index})::${cast})`, (ref) => {
+    const up = ref.schema === undefined ? ctx.upstream.get(ref.name) : undefined;
+    if (!up) return undefined;
+    if (!ref.span || up.tables.length !== 1) {
+      views.add(ref.name);
+      return undefined;
+    }
+    return `${storedTable(ctx.schema, up.tables[0]!)}${ref.aliased ? "" : ` as ${ident(ref.name)}`}`;
+  });
+  // A CTE named like an upstream: the parser cannot tell which of its references mean the upstream (those
+  // inside the CTE's own body, say), so they are left as written and read through the view.
+  for (const name of prepared.ctes) if (ctx.upstream.has(name)) views.add(name);
+  return { ...prepared, views: [...views] };
 }
 
 /**
@@ -63,7 +88,8 @@ export function prepareCellSelect(ctx: NodeContext, sql: string, what: string): 
  * wrapper (where the role cannot be changed back): with `createTable`, as
  * `create table <createTable> as <select>`; otherwise returning its rows (values through jsonb).
  */
-export async function runCellSql(ctx: NodeContext, prepared: PreparedSql, createTable?: string): Promise<Record<string, unknown>[]> {
+export async function runCellSql(ctx: NodeContext, prepared: PreparedCell, createTable?: string): Promise<Record<string, unknown>[]> {
+  for (const name of prepared.views) await publishOutput(ctx.wh, ctx.schema, name, ctx.upstream.get(name)!.tables);
   const stmt = createTable ? `create table ${createTable} as ${prepared.text}` : prepared.text;
   let rows: { row: Record<string, unknown> }[];
   try {

@@ -1,8 +1,9 @@
 /** A warehouse error as a task failure that names the node and, when Postgres gives one, the position in the cell's SQL. */
 import { TaskFailure } from "../errors";
+import { originalOffset, type PreparedSql } from "../sql-cell";
 import type { NodeContext } from "./context";
 
-export function sqlFailure(ctx: NodeContext, error: unknown, original: string, executed: string): TaskFailure {
+export function sqlFailure(ctx: NodeContext, error: unknown, original: string, prepared: PreparedSql): TaskFailure {
   if (ctx.signal.aborted) return ctx.signal.reason instanceof TaskFailure ? ctx.signal.reason : new TaskFailure("aborted", false, "canceled");
   const e = error as { message?: string; code?: string; position?: string };
   const message = e.message ?? String(error);
@@ -11,8 +12,9 @@ export function sqlFailure(ctx: NodeContext, error: unknown, original: string, e
   }
   const details: Record<string, unknown> = { sqlstate: e.code };
   let where = "";
-  if (e.position && original === executed) {
-    const offset = Number(e.position) - 1;
+  if (e.position) {
+    // Postgres points into the statement it ran: map that back onto the cell's own SQL.
+    const offset = Math.min(original.length, originalOffset(prepared, Number(e.position) - 1));
     const before = original.slice(0, offset);
     const line = before.split("\n").length;
     const column = offset - before.lastIndexOf("\n");

@@ -11,7 +11,7 @@ export const runSql: NodeRunner = async (ctx) => {
   try {
     result = await runCellSql(ctx, prepared, out);
   } catch (error) {
-    throw sqlFailure(ctx, error, ctx.node.config.sql, prepared.text);
+    throw sqlFailure(ctx, error, ctx.node.config.sql, prepared);
   }
   // The wrapper reports the rows CREATE TABLE AS wrote.
   return { rows: Number(result[0]?.rows ?? 0), outputTable: ctx.outputTable };

@@ -442,6 +442,31 @@ describe.each(targets.map((t) => t.name))("runtime semantics on %s", (name) => {
     expect(await rt.wh.query(`select ok from public.gate`)).toEqual(gateBefore); // neither insert_row nor call_wrapper touched it
   });
 
+  it("reads upstream outputs by name in every form a cell writes them, and points errors into the cell's own SQL", async () => {
+    const doc = pipeline(
+      [
+        sqlNode("base", "select 1 as x, 'a' as k"),
+        sqlNode("other", "select 2 as y, 'a' as k"),
+        // Qualified columns, an alias, a quoted name, a subquery, a CTE that shadows an upstream name.
+        sqlNode(
+          "reader",
+          `with other as (select y * 10 as y, k from "other")
+           select base.x, o.y, (select count(*) from BASE)::int as n, :n::int as p
+             from base join other o using (k)`,
+        ),
+        sqlNode("broken", "select :n::int as p,\n  base.nosuch from base"),
+      ],
+      [edge("base", "reader"), edge("other", "reader"), edge("base", "broken")],
+      { params: { n: { type: "integer", default: 7 } } },
+    );
+    const run = await rt.start(doc);
+    const { run: done, tasks } = await rt.wait(run.id);
+    expect(tasks.get("reader")!.error).toBeNull();
+    expect(await rt.wh.query(`select x, y, n, p from "${done.schemaName}"."${tasks.get("reader")!.outputTable}"`)).toEqual([{ x: 1, y: 20, n: 1, p: 7 }]);
+    // The param and the upstream name before it were replaced; the position is still the cell's own.
+    expect(tasks.get("broken")!.error!.message).toMatch(/^node 'broken': column base\.nosuch does not exist \(line 2, column 3 of the SQL\)$/);
+  });
+
   // ------------------------------------------------------------ 11. params
 
   it("binds typed params and the built-in ones; refuses missing and unknown params", async () => {

@@ -2,7 +2,7 @@
 import { beforeAll, describe, expect, it } from "vitest";
 import { loadSqlAnalyzer, type SqlAnalyzer } from "@/server/pipeline/sql-references";
 import { TaskFailure } from "@/server/runtime/errors";
-import { itemValue, prepareSelect } from "@/server/runtime/sql-cell";
+import { itemValue, originalOffset, prepareSelect } from "@/server/runtime/sql-cell";
 
 let analyze: SqlAnalyzer;
 beforeAll(async () => {
@@ -28,9 +28,36 @@ describe("prepareSelect", () => {
 
   it("uses the given placeholder form (the cell wrapper's jsonb array)", () => {
     const p = prepareSelect("select :a as a, :b as b", { a: { value: true, type: "boolean" }, b: { value: "2026-01-01", type: "date" } }, analyze, "SQL", (i, cast) => `(($1->>${i})::${cast})`);
-    // Params are numbered right to left (offsets stay true); each index points at its value.
-    expect(p.text).toBe("select (($1->>1)::boolean) as a, (($1->>0)::date) as b");
-    expect(p.values).toEqual(["2026-01-01", true]);
+    // Params are numbered in the order they first appear; each index points at its value.
+    expect(p.text).toBe("select (($1->>0)::boolean) as a, (($1->>1)::date) as b");
+    expect(p.values).toEqual([true, "2026-01-01"]);
+  });
+
+  it("replaces the table references it is given a replacement for, and maps positions back", () => {
+    const sql = 'select o.id, "orders".amount, :n as n from orders join "orders" o2 using (id), public.orders p, Orders o where o.x > :n';
+    const seen: string[] = [];
+    const p = prepareSelect(sql, { n: { value: 1, type: "integer" } }, analyze, "SQL", undefined, (ref) => {
+      seen.push(`${ref.schema ?? ""}.${ref.name}:${ref.span ?? "-"}:${ref.aliased ? "a" : ""}`);
+      return ref.schema === undefined ? `run_1.t_9${ref.aliased ? "" : " as orders"}` : undefined;
+    });
+    // Unqualified references (quoted or any case) are replaced; an alias is kept, else the name becomes one.
+    expect(p.text).toBe('select o.id, "orders".amount, ($1::bigint) as n from run_1.t_9 as orders join run_1.t_9 o2 using (id), public.orders p, run_1.t_9 o where o.x > ($1::bigint)');
+    expect(seen).toEqual([".orders:6:", ".orders:8:a", "public.orders:-:a", ".orders:6:a"]);
+    // An offset in the prepared text maps onto the cell's own SQL: inside a replacement to its start, after it shifted back.
+    const inJoin = p.text.indexOf("run_1.t_9 o2") + 3;
+    expect(originalOffset(p, inJoin)).toBe(sql.indexOf('"orders" o2'));
+    expect(originalOffset(p, p.text.indexOf("using"))).toBe(sql.indexOf("using"));
+    expect(originalOffset(p, p.text.indexOf("o.x"))).toBe(sql.indexOf("o.x"));
+    expect(p.ctes).toEqual([]);
+    expect(prepareSelect("with a as (select 1 as x) select * from a", {}, analyze).ctes).toEqual(["a"]);
+  });
+
+  it("finds references after non-ASCII text at their character offsets", () => {
+    const sql = "select 'café ☕ 𝔘' as s, :n as n from orders";
+    const a = analyze(sql);
+    if (!a.ok) throw new Error(a.message);
+    expect(a.tables[0]).toMatchObject({ name: "orders", offset: sql.indexOf("orders"), span: 6 });
+    expect(a.params[0]).toMatchObject({ name: "n", offset: sql.indexOf(":n") });
   });
 
   it("refuses anything but exactly one SELECT, not retryable", () => {
