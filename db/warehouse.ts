@@ -160,6 +160,16 @@ async function openPostgres(url: string): Promise<Warehouse> {
       abort: () => w.destroy(new Error("copy aborted")),
     };
   };
+  /** `pending`, cancelled on the server (a cancel request) when `signal` aborts. */
+  const cancelOnAbort = async <T,>(pending: Promise<T> & { cancel(): unknown }, signal: AbortSignal | undefined): Promise<T> => {
+    const onAbort = () => void pending.cancel();
+    signal?.addEventListener("abort", onAbort, { once: true });
+    try {
+      return await pending;
+    } finally {
+      signal?.removeEventListener("abort", onAbort);
+    }
+  };
   const run = <T,>(q: { unsafe: (t: string, p?: never[]) => unknown }, text: string, params: unknown[] = []) =>
     q.unsafe(text, params as never[]) as unknown as Promise<T[]>;
   return {
@@ -170,17 +180,26 @@ async function openPostgres(url: string): Promise<Warehouse> {
       sql.begin((tx) => fn({ query: (t, p) => run(tx as never, t, p) })) as Promise<T>,
     cancellable: async <T,>(text: string, params: unknown[], signal: AbortSignal | undefined, setup: string[] = []) => {
       signal?.throwIfAborted();
-      return (await sql.begin(async (tx) => {
-        for (const s of setup) await tx.unsafe(s);
-        const pending = tx.unsafe(text, params as never[]);
-        const onAbort = () => void pending.cancel();
-        signal?.addEventListener("abort", onAbort, { once: true });
-        try {
-          return await pending;
-        } finally {
-          signal?.removeEventListener("abort", onAbort);
-        }
-      })) as unknown as T[];
+      if (setup.length === 0) {
+        const pending = sql.unsafe(text, params as never[]);
+        return (await cancelOnAbort(pending, signal)) as unknown as T[];
+      }
+      // BEGIN, the setup and the statement sent at once on one connection (pipelined: one round
+      // trip, not three), then COMMIT once the statement is done — not pipelined with it: a
+      // statement with parameters waits for their types to be described, and a COMMIT sent
+      // meanwhile would run first, leaving the statement outside the transaction and its settings.
+      // After a failure the rest still run, in an aborted transaction; the first error is reported.
+      const conn = await sql.reserve();
+      try {
+        const steps = Promise.allSettled([conn.unsafe("begin"), ...setup.map((s) => conn.unsafe(s))]);
+        const main = await Promise.allSettled([cancelOnAbort(conn.unsafe(text, params as never[]), signal)]);
+        const failed = [...(await steps), ...main].find((r) => r.status === "rejected");
+        await conn.unsafe(failed ? "rollback" : "commit");
+        if (failed) throw failed.reason;
+        return (main[0] as PromiseFulfilledResult<unknown>).value as T[];
+      } finally {
+        conn.release();
+      }
     },
     copyCsv: async (table, columns, csv) => {
       const copy = await openCopy(table, columns);
