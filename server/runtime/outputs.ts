@@ -6,7 +6,7 @@
  * it succeeded, and a late or failed attempt never replaces a good one.
  */
 import type { PipelineNode } from "@/server/pipeline";
-import { ident, type Row, type Warehouse } from "@/db/warehouse";
+import { type CsvCopy, ident, type Row, type Warehouse } from "@/db/warehouse";
 import { TaskFailure } from "./errors";
 
 /** The role SQL cells run as: it can create tables in run schemas and nothing on the app's side. */
@@ -189,20 +189,32 @@ export function inferColumns(rows: readonly Row[], declared: Record<string, stri
   });
 }
 
-function csvField(value: unknown, type: string): string {
-  if (value === null || value === undefined) return "";
-  let s: string;
-  if (type === "jsonb") s = JSON.stringify(value);
-  else if (typeof value === "object") s = value instanceof Date ? value.toISOString() : JSON.stringify(value);
-  else s = String(value);
-  return `"${s.replace(/"/g, '""')}"`;
+const NUMERIC_TYPES = new Set(["bigint", "integer", "double precision", "numeric"]);
+
+/** How a value of a column of `type` is written as a CSV field (quoted unless a finite number; NULL is an empty unquoted field). */
+function csvFieldWriter(type: string): (value: unknown) => string {
+  const quote = (s: string) => (s.includes('"') ? `"${s.replace(/"/g, '""')}"` : `"${s}"`);
+  const numeric = NUMERIC_TYPES.has(type);
+  return (value) => {
+    if (value === null || value === undefined) return "";
+    if (numeric && typeof value === "number" && Number.isFinite(value)) return String(value);
+    if (type === "jsonb") return quote(JSON.stringify(value));
+    if (typeof value === "object") return quote(value instanceof Date ? value.toISOString() : JSON.stringify(value));
+    return quote(String(value));
+  };
 }
 
 /** Rows as CSV in the columns' order (quoted fields; an empty unquoted field is NULL). */
 export function toCsv(rows: readonly Row[], columns: readonly Column[]): string {
+  const names = columns.map((c) => c.name);
+  const writers = columns.map((c) => csvFieldWriter(c.type));
   let out = "";
   for (const row of rows) {
-    out += columns.map((c) => csvField(row[c.name], c.type)).join(",") + "\n";
+    for (let i = 0; i < names.length; i++) {
+      if (i) out += ",";
+      out += writers[i]!(row[names[i]!]);
+    }
+    out += "\n";
   }
   return out;
 }
@@ -214,21 +226,36 @@ function isRowObject(r: unknown): r is Row {
   return r !== null && typeof r === "object" && !Array.isArray(r);
 }
 
+/** After this many rows, the rest of a table's rows go through one streamed COPY. */
+const COPY_AFTER_ROWS = 50_000;
+
 /**
- * A table being filled in batches: created from the first batch's columns, each batch loaded
- * as one JSON text that the database parses (`json_populate_recordset`: one statement, no
- * per-row work here; on Postgres a COPY costs a fixed ~80 ms per statement through postgres.js).
+ * A table being filled in batches: created from the first batch's columns. The first batches are
+ * each loaded as one JSON text the database parses (`json_populate_recordset`: one statement, no
+ * per-row work here). Once the table has COPY_AFTER_ROWS rows, the rest are turned into CSV here
+ * and streamed through one COPY, which the database loads about 1.5× as fast (600k against 400k
+ * rows/s on Postgres for 4 columns); a COPY also costs a fixed ~80 ms through postgres.js, which is
+ * why small outputs do not use it.
  */
 export class TableWriter {
   private columns: Column[] | null = null;
   private known: Set<string> | null = null;
+  private copy: CsvCopy | null = null;
+  /** Rows in the table when the COPY started (its line 1 is the row after them). */
+  private copyFrom = 0;
   rows = 0;
 
   constructor(
     private readonly wh: Warehouse,
     private readonly table: string,
     private readonly declared: Record<string, string> = {},
+    /** What failures name first (`node 'x'`). */
+    private readonly label = "",
   ) {}
+
+  private failure(message: string): TaskFailure {
+    return new TaskFailure(this.label ? `${this.label}: ${message}` : message, false, "write");
+  }
 
   /** Rows as objects: their keys are checked here, then they are loaded as one JSON text. */
   async write(batch: readonly Row[]): Promise<void> {
@@ -240,7 +267,8 @@ export class TableWriter {
         if (!known.has(key)) throw this.unknownColumn(this.rows + i + 1, key);
       }
     }
-    await this.insert(JSON.stringify(batch), batch.length);
+    if (this.rows >= COPY_AFTER_ROWS) await this.copyRows(batch);
+    else await this.insert(JSON.stringify(batch), batch.length);
   }
 
   /**
@@ -261,7 +289,35 @@ export class TableWriter {
       await this.create(rows, json);
       return rows.length;
     }
+    if (this.rows >= COPY_AFTER_ROWS) return this.copyRows(JSON.parse(json) as Row[]);
     return this.insert(json, undefined);
+  }
+
+  private async copyRows(rows: readonly Row[]): Promise<number> {
+    if (!this.copy) {
+      this.copyFrom = this.rows;
+      this.copy = this.wh.copyCsvStream(this.table, this.columns!.map((c) => c.name));
+    }
+    try {
+      await this.copy.write(toCsv(rows, this.columns!));
+    } catch (error) {
+      throw this.copyFailure(error);
+    }
+    this.rows += rows.length;
+    return rows.length;
+  }
+
+  /** A COPY error, with where the database says it was (the COPY's line and column; a line is not a row when values hold newlines). */
+  private copyFailure(error: unknown): TaskFailure {
+    const e = error as { message?: string; where?: string };
+    const where = e.where && !(e.message ?? "").includes(e.where) ? ` (${e.where})` : "";
+    return this.failure(`writing the rows after row ${this.copyFrom} failed: ${e.message ?? String(error)}${where}`);
+  }
+
+  /** Give up: a COPY in progress is stopped (nothing of it stays), so the table can be dropped. */
+  abort(): void {
+    this.copy?.abort();
+    this.copy = null;
   }
 
   /** The message for a row with a key the first batch did not have (the sandbox words it the same way). */
@@ -284,7 +340,7 @@ export class TableWriter {
       try {
         await this.wh.query(`create table ${this.table} as select ${names} from jsonb_to_recordset($1::text::jsonb) as r(${cols})`, [json ?? JSON.stringify(batch)]);
       } catch (error) {
-        throw new TaskFailure(`writing rows 1–${batch.length} failed: ${(error as Error).message}`, false, "write");
+        throw this.failure(`writing rows 1–${batch.length} failed: ${(error as Error).message}`);
       }
       this.rows += batch.length;
       return;
@@ -299,7 +355,7 @@ export class TableWriter {
       n = await this.wh.insertJson(this.table, json);
     } catch (error) {
       const which = count !== undefined ? `rows ${this.rows + 1}–${this.rows + count}` : `the rows after row ${this.rows}`;
-      throw new TaskFailure(`writing ${which} failed: ${(error as Error).message}`, false, "write");
+      throw this.failure(`writing ${which} failed: ${(error as Error).message}`);
     }
     this.rows += n;
     return n;
@@ -307,6 +363,15 @@ export class TableWriter {
 
   /** An empty result still gets a table (with the declared columns, or none). */
   async finish(): Promise<number> {
+    if (this.copy) {
+      const copy = this.copy;
+      this.copy = null;
+      try {
+        await copy.end();
+      } catch (error) {
+        throw this.copyFailure(error);
+      }
+    }
     if (!this.columns) {
       const cols = Object.entries(this.declared).map(([n, t]) => `${ident(n)} ${DECLARED[t] ?? "text"}`);
       await this.wh.query(`create table ${this.table} (${cols.join(", ")})`);

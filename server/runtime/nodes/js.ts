@@ -90,7 +90,7 @@ class InputReader {
 
 export const runJs: NodeRunner = async (ctx) => {
   if (ctx.node.kind !== "js") throw new Error("not a js node");
-  const writer = new TableWriter(ctx.wh, qualified(ctx.schema, ctx.outputTable), declaredColumns(ctx.node));
+  const writer = new TableWriter(ctx.wh, qualified(ctx.schema, ctx.outputTable), declaredColumns(ctx.node), `node '${ctx.node.name}'`);
   const readers = new Map<string, InputReader[]>();
   const startedAt = performance.now();
   const stats: JsTaskStats = { rowsRead: 0, rowsWritten: 0, startMs: -1, readWaitMs: 0, writeMs: 0, writes: 0, totalMs: 0 };
@@ -150,6 +150,7 @@ export const runJs: NodeRunner = async (ctx) => {
       ctx.signal,
     );
   } catch (error) {
+    writer.abort();
     for (const list of readers.values()) for (const r of list) r.close();
     if (error instanceof TaskFailure) throw error;
     if (ctx.signal.aborted && ctx.signal.reason instanceof TaskFailure) throw ctx.signal.reason;

@@ -38,8 +38,13 @@ export const runHttpSource: NodeRunner = async (ctx) => {
   if (!Array.isArray(records)) {
     throw new TaskFailure(`node '${ctx.node.name}': expected a list of records${config.recordsPath ? ` at '${config.recordsPath}'` : ""}, got ${records === null ? "null" : typeof records}`, false, "http");
   }
-  const writer = new TableWriter(ctx.wh, qualified(ctx.schema, ctx.outputTable), declaredColumns(ctx.node));
+  const writer = new TableWriter(ctx.wh, qualified(ctx.schema, ctx.outputTable), declaredColumns(ctx.node), `node '${ctx.node.name}'`);
   const rows = (ctx.sampleRows !== undefined ? records.slice(0, ctx.sampleRows) : records).map((r) => (r !== null && typeof r === "object" && !Array.isArray(r) ? (r as Record<string, unknown>) : { value: r }));
-  for (let i = 0; i < rows.length; i += 5000) await writer.write(rows.slice(i, i + 5000));
-  return { rows: await writer.finish(), outputTable: ctx.outputTable };
+  try {
+    for (let i = 0; i < rows.length; i += 5000) await writer.write(rows.slice(i, i + 5000));
+    return { rows: await writer.finish(), outputTable: ctx.outputTable };
+  } catch (error) {
+    writer.abort();
+    throw error;
+  }
 };

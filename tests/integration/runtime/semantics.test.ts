@@ -442,6 +442,17 @@ describe.each(targets.map((t) => t.name))("runtime semantics on %s", (name) => {
     expect(await rt.wh.query(`select ok from public.gate`)).toEqual(gateBefore); // neither insert_row nor call_wrapper touched it
   });
 
+  it("runs a SQL cell inside its transaction: its own timeout, the run's schema first, the cell role", async () => {
+    const run = await rt.start(
+      pipeline([sqlNode("settings", "select current_setting('statement_timeout') as t, current_schemas(false)::text as s, current_user::text as u, :n::int as n", { timeoutSeconds: 7 })], [], {
+        params: { n: { type: "integer", default: 3 } },
+      }),
+    );
+    const { run: done, tasks } = await rt.wait(run.id);
+    expect(tasks.get("settings")!.error).toBeNull();
+    expect(await rt.wh.query(`select t, s, u, n from "${done.schemaName}".settings`)).toEqual([{ t: "7s", s: `{${done.schemaName},public}`, u: "tributary_cell", n: 3 }]);
+  });
+
   it("reads upstream outputs by name in every form a cell writes them, and points errors into the cell's own SQL", async () => {
     const doc = pipeline(
       [
@@ -465,6 +476,43 @@ describe.each(targets.map((t) => t.name))("runtime semantics on %s", (name) => {
     expect(await rt.wh.query(`select x, y, n, p from "${done.schemaName}"."${tasks.get("reader")!.outputTable}"`)).toEqual([{ x: 1, y: 20, n: 1, p: 7 }]);
     // The param and the upstream name before it were replaced; the position is still the cell's own.
     expect(tasks.get("broken")!.error!.message).toMatch(/^node 'broken': column base\.nosuch does not exist \(line 2, column 3 of the SQL\)$/);
+  });
+
+  it("writes a large JS output the same way before and after it switches to COPY, and reports a bad value past the switch", async () => {
+    const N = 60_000; // past TableWriter's COPY_AFTER_ROWS (50,000)
+    const doc = pipeline(
+      [
+        jsNode(
+          "big",
+          `export default function* () {
+             for (let i = 0; i < ${N}; i++) {
+               yield { i, s: i % 3 === 0 ? 'a "quoted", comma\\nand line' : i % 3 === 1 ? "" : null, j: { k: i, arr: [1, "x"] }, b: i % 2 === 0, f: i / 4 };
+             }
+           }`,
+        ),
+        jsNode("bad", `export default function* () { for (let i = 0; i < ${N}; i++) yield { n: i === 55_000 ? "x" : i }; }`),
+      ],
+      [],
+    );
+    const run = await rt.start(doc);
+    const { tasks, run: done } = await rt.wait(run.id);
+    const big = tasks.get("big")!;
+    expect(big.error).toBeNull();
+    expect(big.rows).toBe(N);
+    const table = `"${done.schemaName}"."${big.outputTable}"`;
+    expect(await rt.wh.query(`select count(*)::int as n, sum(i)::float8 as total from ${table}`)).toEqual([{ n: N, total: (N * (N - 1)) / 2 }]);
+    const picked = [0, 1, 2, 3, N - 3, N - 2, N - 1];
+    const rows = await rt.wh.query<{ i: number; s: string | null; j: string; b: boolean; f: number }>(
+      `select i, s, j::text as j, b, f from ${table} where i in (${picked.join(", ")}) order by i`,
+    );
+    expect(rows).toEqual(
+      picked.map((i) => ({ i, s: i % 3 === 0 ? 'a "quoted", comma\nand line' : i % 3 === 1 ? "" : null, j: `{"k": ${i}, "arr": [1, "x"]}`, b: i % 2 === 0, f: i / 4 })),
+    );
+    const bad = tasks.get("bad")!;
+    expect(bad.state).toBe("failed");
+    expect(bad.error!.message).toMatch(/^node 'bad': writing the rows after row 50000 failed: invalid input syntax for type bigint: "x"/);
+    // Nothing of the failed attempt stays behind.
+    expect(await rt.wh.query(`select to_regclass('"${done.schemaName}"."${bad.outputTable ?? "none"}"') as t`)).toEqual([{ t: null }]);
   });
 
   // ------------------------------------------------------------ 11. params
