@@ -6,6 +6,7 @@
  *   npm run bench                      # PGlite, plus Postgres when BENCH_DATABASE_URL or TEST_DATABASE_URL is set
  *   npm run bench -- --only validate   # one group: validate, save, chain, parallel, rows, workers, ui
  *   npm run bench -- --only rows --rows 100000
+ *   npm run bench -- --only chain --target postgres   # one runtime target: pglite or postgres
  */
 import { spawnSync } from "node:child_process";
 import postgres from "postgres";
@@ -135,6 +136,21 @@ function browserBench(): unknown[] {
   }));
 }
 
+/** benchRows for one target in a child process (this script with --only rows --target): its result. */
+function rowsInChild(driver: Target["driver"], rows: number): unknown {
+  const res = spawnSync(process.execPath, [...process.execArgv, process.argv[1]!, "--only", "rows", "--target", driver, "--rows", String(rows)], {
+    encoding: "utf8",
+    env: process.env,
+    maxBuffer: 64 * 1024 * 1024,
+  });
+  try {
+    const report = JSON.parse(res.stdout) as { results: unknown[] };
+    return report.results[0] ?? { name: `rows_${rows}_${driver}`, error: "no result" };
+  } catch {
+    return { name: `rows_${rows}_${driver}`, error: `bench child failed (exit ${res.status}): ${res.stderr.slice(-500)}` };
+  }
+}
+
 function arg(name: string): string | undefined {
   return process.argv.includes(name) ? process.argv[process.argv.indexOf(name) + 1] : undefined;
 }
@@ -163,7 +179,9 @@ async function main() {
       results.push({ name: "save_load_5000_nodes_trpc_postgres", skipped: "set BENCH_DATABASE_URL or TEST_DATABASE_URL to measure on Postgres" });
     }
   }
-  const runtimeTargets: Target[] = [{ driver: "pglite" }, ...(pgUrl ? [{ driver: "postgres" as const, serverUrl: pgUrl }] : [])];
+  const runtimeTargets: Target[] = [{ driver: "pglite" as const }, ...(pgUrl ? [{ driver: "postgres" as const, serverUrl: pgUrl }] : [])].filter(
+    (t) => !arg("--target") || t.driver === arg("--target"),
+  );
   const rowsCount = Number(arg("--rows") ?? 1_000_000);
   for (const target of runtimeTargets) {
     if (!only || only === "chain") {
@@ -171,7 +189,13 @@ async function main() {
       results.push(await benchChain(target, sql, "sql", 500));
     }
     if (!only || only === "parallel") results.push(await benchParallel(target, sql, 40));
-    if (!only || only === "rows") results.push(await benchRows(target, sql, rowsCount));
+    if (!only || only === "rows") {
+      // In a process of its own: its peak memory is then this target's alone, not what the
+      // benches before it (or the other target's embedded databases) left in this process.
+      if (arg("--target")) {
+        if (arg("--target") === target.driver) results.push(await benchRows(target, sql, rowsCount));
+      } else results.push(rowsInChild(target.driver, rowsCount));
+    }
     if (!only || only === "workers") results.push(await benchWorkers(target, sql, Number(arg("--tasks") ?? 5000)));
   }
   if (!only || only === "ui") results.push(...browserBench());

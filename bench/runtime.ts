@@ -58,7 +58,7 @@ async function tempDb(serverUrl: string, prefix: string): Promise<{ url: string;
   };
 }
 
-export async function openEnv(target: Target, sql: SqlAnalyzer, opts: { worker?: boolean; concurrency?: number; warehouseOnDisk?: boolean } = {}): Promise<Env> {
+export async function openEnv(target: Target, sql: SqlAnalyzer, opts: { worker?: boolean; concurrency?: number } = {}): Promise<Env> {
   const filesDir = fs.mkdtempSync(path.join(os.tmpdir(), "tributary-bench-"));
   const sandbox = new SandboxPool();
   let app: DatabaseHandle;
@@ -67,9 +67,10 @@ export async function openEnv(target: Target, sql: SqlAnalyzer, opts: { worker?:
   let appUrl: string | undefined;
   let whUrl: string | undefined;
   if (target.driver === "pglite") {
-    app = await openDatabase({ dataDir: "memory://" });
-    // On disk (a temporary folder), as a server keeps it: in memory:// every table and WAL segment is held in RAM.
-    wh = await openWarehouse({ dir: opts.warehouseOnDisk ? path.join(filesDir, "warehouse") : "memory://" });
+    // Both on disk (a temporary folder), as a server keeps them: in memory:// every table and WAL
+    // segment is held in RAM, and the cluster's creation memory is never given back.
+    app = await openDatabase({ dataDir: path.join(filesDir, "app") });
+    wh = await openWarehouse({ dir: path.join(filesDir, "warehouse") });
   } else {
     const a = await tempDb(target.serverUrl!, "bench_app");
     const w = await tempDb(target.serverUrl!, "bench_wh");
@@ -248,7 +249,7 @@ async function withPeakMemory<T>(children: () => number[], fn: () => Promise<T>)
 
 /** `rows` rows through source.csv → sql → js (map) → sql, against psql running the same SQL. */
 export async function benchRows(target: Target, sql: SqlAnalyzer, rows = 1_000_000) {
-  const env = await openEnv(target, sql, { concurrency: 2, warehouseOnDisk: true });
+  const env = await openEnv(target, sql, { concurrency: 2 });
   try {
     const csv = path.join(env.filesDir, "sales.csv");
     const out = fs.createWriteStream(csv);

@@ -3,7 +3,9 @@
  * is given, postgres.js when one is. The same drizzle schema and migrations
  * serve both; migrations apply on open.
  */
+import { spawn } from "node:child_process";
 import fs from "node:fs";
+import { createRequire } from "node:module";
 import path from "node:path";
 import type { PgDatabase, PgQueryResultHKT } from "drizzle-orm/pg-core";
 import * as schema from "./schema";
@@ -102,6 +104,25 @@ export async function openConnection(opts: { url?: string; dir?: string }): Prom
   };
 }
 
+/** Create a PGlite cluster in `dir` from a child process; false when that failed (the caller creates it). */
+async function createClusterInChild(dir: string): Promise<boolean> {
+  let entry: string;
+  try {
+    entry = createRequire(import.meta.url).resolve("@electric-sql/pglite");
+  } catch {
+    return false;
+  }
+  const code =
+    `const { PGlite } = require(${JSON.stringify(entry)});` +
+    `(async () => { const pg = new PGlite(${JSON.stringify(dir)}); await pg.waitReady; await pg.close(); })()` +
+    `.catch((e) => { console.error(String(e && e.message || e)); process.exit(1); });`;
+  return new Promise((resolve) => {
+    const child = spawn(process.execPath, ["-e", code], { stdio: ["ignore", "ignore", "ignore"] });
+    child.on("error", () => resolve(false));
+    child.on("exit", (status) => resolve(status === 0 && fs.existsSync(path.join(dir, "PG_VERSION"))));
+  });
+}
+
 /**
  * Open PGlite in `dir` (or in memory for `memory://…`) for this process only:
  * the folder is created, the lock beside it taken (a second process is refused
@@ -116,8 +137,19 @@ export async function openLockedPglite(dir: string, what: string, options: { par
     release = acquireDataDirLock(dir);
   }
   try {
-    const pg = new PGlite(inMemory ? undefined : dir, options);
+    // Creating the cluster (initdb) grows an instance's WebAssembly memory by about 400 MB that it
+    // never gives back (a database opened after it was created takes a third of that). So a new
+    // cluster is created by a short-lived child process; if that is not possible, here, and then
+    // reopened (the first instance's memory goes back when it is collected).
+    const fresh = !inMemory && !fs.existsSync(path.join(dir, "PG_VERSION"));
+    const created = fresh && (await createClusterInChild(dir));
+    let pg = new PGlite(inMemory ? undefined : dir, options);
     await pg.waitReady;
+    if (fresh && !created) {
+      await pg.close();
+      pg = new PGlite(dir, options);
+      await pg.waitReady;
+    }
     return { pg, release };
   } catch (error) {
     release();
