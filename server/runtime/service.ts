@@ -7,7 +7,7 @@ import { defaultDataDir, filesDirOf, openDatabaseFromEnv, type DatabaseHandle } 
 import { openWarehouseFromEnv, type Warehouse } from "@/db/warehouse";
 import { loadSqlAnalyzer, type SqlAnalyzer } from "@/server/pipeline/sql-references";
 import { SandboxPool } from "./sandbox";
-import { Worker, type WorkerOptions } from "./worker";
+import { defaultConcurrency, Worker, type WorkerOptions } from "./worker";
 
 export interface RuntimeService {
   handle: DatabaseHandle;
@@ -30,7 +30,8 @@ export async function openRuntimeService(opts: { dataDir?: string; worker?: Work
     throw error;
   }
   const sql = await loadSqlAnalyzer();
-  const sandbox = new SandboxPool();
+  // As many isolates ready as the worker runs tasks at once.
+  const sandbox = new SandboxPool({ spares: opts.worker?.concurrency ?? defaultConcurrency() });
   const filesDir = filesDirOf(dataDir);
   const worker = new Worker({ db: handle.db, wh, sql, sandbox: () => sandbox, filesDir }, opts.worker);
   if (opts.startWorker !== false) worker.start();

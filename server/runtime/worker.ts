@@ -43,6 +43,11 @@ async function withDbRetry<T>(fn: () => Promise<T>): Promise<T> {
   }
 }
 
+/** Tasks a worker runs at once unless told: TRIBUTARY_WORKER_CONCURRENCY, else 8. */
+export function defaultConcurrency(): number {
+  return Number(process.env.TRIBUTARY_WORKER_CONCURRENCY) || 8;
+}
+
 export class Worker {
   readonly id: string;
   private readonly concurrency: number;
@@ -66,7 +71,7 @@ export class Worker {
     opts: WorkerOptions = {},
   ) {
     this.id = opts.id ?? `${os.hostname()}:${process.pid}:${Math.random().toString(36).slice(2, 6)}`;
-    this.concurrency = opts.concurrency ?? (Number(process.env.TRIBUTARY_WORKER_CONCURRENCY) || 8);
+    this.concurrency = opts.concurrency ?? defaultConcurrency();
     this.leaseSeconds = opts.leaseSeconds ?? (Number(process.env.TRIBUTARY_LEASE_SECONDS) || 30);
     this.heartbeatMs = opts.heartbeatMs ?? Math.min(1000, (this.leaseSeconds * 1000) / 3);
     this.pollMs = opts.pollMs ?? 250;

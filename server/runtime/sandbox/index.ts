@@ -155,9 +155,12 @@ class RunnerProcess {
   private stderrTail = "";
   dead = false;
 
-  constructor(private readonly onExit: (proc: RunnerProcess) => void) {
+  constructor(
+    private readonly onExit: (proc: RunnerProcess) => void,
+    spares: number,
+  ) {
     const runner = runnerEntry();
-    this.child = fork(runner, [], {
+    this.child = fork(runner, [String(spares)], {
       execArgv: ["--no-node-snapshot", "--import", tsxLoader(runner)],
       env: childEnv(),
       serialization: "advanced",
@@ -383,9 +386,16 @@ export class SandboxPool {
   private nextTaskId = 1;
   private closed = false;
 
-  constructor(opts: { processes?: number } = {}) {
+  private readonly spares: number;
+
+  /**
+   * `spares`: isolates each runner process keeps ready ahead of tasks (about 1.2 MB each); a worker
+   * sizes it to its concurrency, so a burst of that many tasks finds every isolate made.
+   */
+  constructor(opts: { processes?: number; spares?: number } = {}) {
     const n = Math.max(1, Math.floor(opts.processes ?? 1));
     this.slots = new Array<RunnerProcess | undefined>(n).fill(undefined);
+    this.spares = Math.max(0, Math.min(256, Math.floor(opts.spares ?? 4)));
   }
 
   /** The task-runner processes' ids (spawned ones only) — for tests and diagnostics. */
@@ -408,7 +418,7 @@ export class SandboxPool {
     const proc = new RunnerProcess((gone) => {
       const i = this.slots.indexOf(gone);
       if (i >= 0) this.slots[i] = undefined;
-    });
+    }, this.spares);
     this.slots[best] = proc;
     return proc;
   }

@@ -176,7 +176,8 @@ async function compileCached(isolate: ivm.Isolate, source: string, filename: str
   return script;
 }
 
-const SPARES = 4;
+/** Isolates kept ready (the pool's `spares`, passed as this process's first argument). */
+const SPARES = Number.isFinite(Number(process.argv[2])) ? Math.max(0, Math.floor(Number(process.argv[2]))) : 4;
 const spares: Warm[] = [];
 let refilling = false;
 
