@@ -78,7 +78,7 @@ export async function openEnv(target: Target, sql: SqlAnalyzer, opts: { worker?:
     appUrl = a.url;
     whUrl = w.url;
     app = await openDatabase({ url: a.url });
-    wh = await openWarehouse({ url: w.url });
+    wh = await openWarehouse({ url: w.url, appUrl: a.url });
   }
   const worker = opts.worker === false ? null : new Worker({ db: app.db, wh, sql, sandbox: () => sandbox, filesDir }, { pollMs: 5, concurrency: opts.concurrency ?? 8 });
   worker?.start();

@@ -115,10 +115,32 @@ async function openPglite(dir: string): Promise<Warehouse> {
   };
 }
 
-async function openPostgres(url: string): Promise<Warehouse> {
+/** Whether two postgres:// URLs name the same server (host, port and socket directory); false when unsure. */
+export function sameServer(a: string, b: string): boolean {
+  try {
+    const key = (u: URL) => `${u.hostname.toLowerCase()}:${u.port || "5432"}:${u.searchParams.get("host") ?? ""}`;
+    return key(new URL(a)) === key(new URL(b));
+  } catch {
+    return false;
+  }
+}
+
+async function openPostgres(url: string, appUrl?: string): Promise<Warehouse> {
   const { default: postgres } = await import("postgres");
   const asNumber = { to: 0, from: [20, 1700], serialize: (x: unknown) => String(x), parse: (x: string) => Number(x) };
-  const sql = postgres(url, { max: 10, onnotice: () => {}, connect_timeout: 10, types: { numberish: asNumber } as never });
+  // On the app database's own server, warehouse commits need not wait for the disk: every
+  // warehouse write a run depends on is followed by that task's completion, committed with
+  // synchronous_commit on in the same write-ahead log, whose flush makes the earlier commit
+  // durable too (a crash before it loses both, and the task runs again). Another server gets
+  // no such guarantee, so it keeps synchronous commits.
+  const relaxed = appUrl !== undefined && sameServer(url, appUrl);
+  const sql = postgres(url, {
+    max: 10,
+    onnotice: () => {},
+    connect_timeout: 10,
+    types: { numberish: asNumber } as never,
+    ...(relaxed ? { connection: { synchronous_commit: "off" } } : {}),
+  });
   try {
     await sql`select 1`;
   } catch (error) {
@@ -230,11 +252,12 @@ async function openPostgres(url: string): Promise<Warehouse> {
   };
 }
 
-export function openWarehouse(opts: { url?: string; dir?: string }): Promise<Warehouse> {
-  return opts.url ? openPostgres(opts.url) : openPglite(opts.dir ?? path.join(defaultDataDir(), "warehouse"));
+/** `appUrl`: the app database's URL, when it is Postgres (see `openPostgres` on commits). */
+export function openWarehouse(opts: { url?: string; dir?: string; appUrl?: string }): Promise<Warehouse> {
+  return opts.url ? openPostgres(opts.url, opts.appUrl) : openPglite(opts.dir ?? path.join(defaultDataDir(), "warehouse"));
 }
 
 /** The warehouse configured by the environment: WAREHOUSE_URL, else PGlite in <data dir>/warehouse. */
 export function openWarehouseFromEnv(dataDir = defaultDataDir()): Promise<Warehouse> {
-  return openWarehouse({ url: process.env.WAREHOUSE_URL || undefined, dir: path.join(dataDir, "warehouse") });
+  return openWarehouse({ url: process.env.WAREHOUSE_URL || undefined, dir: path.join(dataDir, "warehouse"), appUrl: process.env.DATABASE_URL || undefined });
 }

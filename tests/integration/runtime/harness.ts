@@ -48,7 +48,7 @@ export async function openRuntime(name: "pglite" | "postgres", workerOptions: Wo
     const appDb = await openTempPostgres("tributary_rt_app");
     const whDb = await createTempDatabase("tributary_rt_wh");
     app = appDb;
-    wh = await openWarehouse({ url: whDb.url });
+    wh = await openWarehouse({ url: whDb.url, appUrl: appDb.url }); // one server: relaxed warehouse commits, as a server sets them
     closeDbs = async () => {
       await wh.close();
       await appDb.close();

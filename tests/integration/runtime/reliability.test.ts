@@ -32,7 +32,7 @@ describe.runIf(!!process.env.TEST_DATABASE_URL)("worker processes on Postgres", 
   beforeAll(async () => {
     dbs = [await createTempDatabase("tributary_rel_app"), await createTempDatabase("tributary_rel_wh")];
     app = await openDatabase({ url: dbs[0]!.url });
-    wh = await openWarehouse({ url: dbs[1]!.url });
+    wh = await openWarehouse({ url: dbs[1]!.url, appUrl: dbs[0]!.url });
     analyzer = await loadSqlAnalyzer();
   });
   afterEach(async () => {
