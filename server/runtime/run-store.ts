@@ -651,7 +651,7 @@ async function completeSimply(db: Db, task: ClaimedTask, outcome: TaskOutcome, p
   }
   const events: RunEvent[] = [{ runId: task.runId, taskRunId: task.id, type: "TASK_SUCCEEDED", payload: { node: task.nodeId, mapIndex: task.mapIndex, attempt: task.attempt, rows: outcome.rows ?? null } }];
   // One statement, so its own transaction: no BEGIN/COMMIT round trips while the run's row is locked.
-  let r: { ok: boolean; moved?: { id: string; nodeId: string; type: EventType }[]; ended?: boolean; claimed?: TaskRow[] } | undefined;
+  let r: { ok: boolean; state?: RunState; moved?: { id: string; nodeId: string; type: EventType }[]; open?: boolean; waiting?: boolean; ended?: boolean; claimed?: TaskRow[] } | undefined;
   try {
     r = await callFunction<NonNullable<typeof r>>(
       db,
@@ -665,7 +665,9 @@ async function completeSimply(db: Db, task: ClaimedTask, outcome: TaskOutcome, p
   }
   if (!r?.ok) throw new LeaseLostError(task.id);
   const queued = (r.moved ?? []).filter((m) => m.type === "TASK_QUEUED");
-  const ended = !!r.ended;
+  // Only running tasks were left open: now that this success is committed, look again (of two
+  // last tasks finishing at once, the later commit sees the earlier one and ends the run).
+  const ended = !!r.ended || (r.state === "running" && !!r.open && !r.waiting && (await finishRunIfDone(db, task.run, plan)));
   // The queued tasks' only upstream is this one, now final: hand its row to the claimer.
   const mine: TaskRow = {
     ...task, state: "success", rows: outcome.rows ?? null, outputTable: outcome.outputTable ?? null, result: outcome.result ?? null, error: null, finishedAt: new Date(),
@@ -693,8 +695,8 @@ function successArgs(task: ClaimedTask, outcome: TaskOutcome): SQL {
     ${outcome.outputTable ?? null}::text, ${outcome.result ? JSON.stringify(outcome.result) : null}::text::jsonb`;
 }
 
-const RECORD_SUCCESS_FN = "tributary_record_success_v1";
-const COMPLETE_FN = "tributary_complete_v3";
+const RECORD_SUCCESS_FN = "tributary_record_success_v2";
+const COMPLETE_FN = "tributary_complete_v4";
 /** TASK_COLUMNS as text, for the function body. */
 const TASK_COLUMNS_TEXT = `id, run_id as "runId", node_id as "nodeId", map_index as "mapIndex", attempt, state, pool, priority,
   lease_token::float8 as "leaseToken", rows::float8 as rows, output_table as "outputTable", result, item, lease_losses as "leaseLosses",
@@ -703,7 +705,7 @@ const TASK_COLUMNS_TEXT = `id, run_id as "runId", node_id as "nodeId", map_index
 const CLAIM_FN = "tributary_claim_v2";
 /** The states of a task not yet final, as the partial index task_runs_open_idx lists them (written the same way, so the planner uses it). */
 const OPEN_STATES_SQL = "'pending', 'queued', 'running', 'up_for_retry'";
-const COMPLETE_SIMPLE_FN = "tributary_complete_simple_v5";
+const COMPLETE_SIMPLE_FN = "tributary_complete_simple_v6";
 const APPLY_FN = "tributary_advance_v1";
 
 /**
@@ -712,14 +714,19 @@ const APPLY_FN = "tributary_advance_v1";
  * body gets a new name, so processes of different versions never call each other's.
  */
 const FUNCTIONS_SQL = [`
-create or replace function ${RECORD_SUCCESS_FN}(p_run uuid, p_task uuid, p_token bigint, p_rows bigint, p_output text, p_result jsonb)
+create or replace function ${RECORD_SUCCESS_FN}(p_run uuid, p_task uuid, p_token bigint, p_rows bigint, p_output text, p_result jsonb, p_lock boolean)
 returns text language plpgsql as $fn$
--- Lock the run's row (completions of one run serialize on it) and record the success, fenced by
--- the lease token. Returns the run's state, or null when the attempt no longer holds the task.
+-- Record the success, fenced by the lease token; with p_lock, first lock the run's row
+-- (completions that decide other nodes' fate serialize on it). Returns the run's state, or
+-- null when the attempt no longer holds the task.
 declare
   v_state text;
 begin
-  select state into v_state from runs where id = p_run for no key update;
+  if p_lock then
+    select state into v_state from runs where id = p_run for no key update;
+  else
+    select state into v_state from runs where id = p_run;
+  end if;
   update task_runs set state = 'success', finished_at = now(), rows = p_rows, output_table = p_output, result = p_result,
          error = null, lease_until = null
    where id = p_task and lease_token = p_token and state = 'running';
@@ -804,8 +811,12 @@ declare
   v_outcome text;
   v_ended boolean := false;
   v_claimed jsonb := '[]'::jsonb;
+  v_waiting boolean := false;
 begin
-  v_state := ${RECORD_SUCCESS_FN}(p_run, p_task, p_token, p_rows, p_output, p_result);
+  -- No lock on the run: this completion decides only its own downstream (each reads from this
+  -- task alone), so completions of one run do not wait for each other's commits. The one thing
+  -- they share is ending the run; see 'waiting' below.
+  v_state := ${RECORD_SUCCESS_FN}(p_run, p_task, p_token, p_rows, p_output, p_result, false);
   if v_state is null then
     return jsonb_build_object('ok', false);
   end if;
@@ -829,10 +840,16 @@ begin
       v_ended := true;
     end if;
   end if;
+  if v_open then
+    -- Open tasks that are not running will end later and look again. When only running ones are
+    -- left, two of them may be finishing at once, each seeing the other unfinished (neither
+    -- commit is visible to the other): the caller looks again once this one is committed.
+    v_waiting := exists (select 1 from task_runs where run_id = p_run and state in (${OPEN_STATES_SQL}) and state <> 'running');
+  end if;
   if p_claim > 0 then
     v_claimed := ${CLAIM_FN}(p_worker, p_lease, p_claim, '[]'::jsonb);
   end if;
-  return jsonb_build_object('ok', true, 'state', v_state, 'moved', v_moved, 'open', v_open, 'ended', v_ended, 'claimed', v_claimed);
+  return jsonb_build_object('ok', true, 'state', v_state, 'moved', v_moved, 'open', v_open, 'waiting', v_waiting, 'ended', v_ended, 'claimed', v_claimed);
 end
 $fn$`, `
 create or replace function ${COMPLETE_FN}(p_run uuid, p_task uuid, p_token bigint, p_rows bigint, p_output text, p_result jsonb, p_need jsonb)
@@ -843,7 +860,7 @@ declare
   v_rows jsonb;
   v_open boolean;
 begin
-  v_state := ${RECORD_SUCCESS_FN}(p_run, p_task, p_token, p_rows, p_output, p_result);
+  v_state := ${RECORD_SUCCESS_FN}(p_run, p_task, p_token, p_rows, p_output, p_result, true);
   if v_state is null then
     return jsonb_build_object('ok', false);
   end if;

@@ -138,6 +138,18 @@ describe.each(targets.map((t) => t.name))("runtime semantics on %s", (name) => {
     expect(b.startedAt!.getTime()).toBeLessThan(a.finishedAt!.getTime());
   });
 
+  it("ends every run whose last tasks finish at the same moment", async () => {
+    // Completions of plain tasks do not wait for each other; the last ones to commit must still end the run.
+    const runs = [];
+    for (let r = 0; r < 12; r++) {
+      runs.push(await rt.start(pipeline(Array.from({ length: 6 }, (_, i) => sqlNode(`p${i}`, `select ${i} as x`)), [], { name: `race_${r}` })));
+    }
+    for (const run of runs) {
+      const { run: done } = await rt.wait(run.id, 30_000);
+      expect([done.id, done.state]).toEqual([run.id, "success"]);
+    }
+  });
+
   it("claims higher priority first (one worker, one slot)", async () => {
     await rt.worker.drain();
     const single = new Worker({ db: db(), wh: rt.wh, sql: rt.sql, sandbox: () => rt.sandbox, filesDir: rt.filesDir }, { concurrency: 1, pollMs: 20 });
