@@ -85,19 +85,8 @@ export function problemNodeId(problem: Problem, document: PipelineFile): string 
 export function toFlow(document: PipelineFile, problems: readonly Problem[]): { nodes: CanvasNode[]; edges: Edge[] } {
   const counts = problemCounts(document, problems);
 
-  const seen = new Set<string>();
-  const unique = document.nodes.filter((n) => (seen.has(n.id) ? false : (seen.add(n.id), true)));
-  const unplaced = unique.filter((n) => !n.position).map((n) => n.id);
-  let auto = new Map<string, { x: number; y: number }>();
-  if (unplaced.length) {
-    auto = layoutLeftToRight(unplaced, document.edges, { width: NODE_WIDTH, height: NODE_HEIGHT });
-    const placed = unique.filter((n) => n.position);
-    if (placed.length) {
-      const minX = Math.min(...placed.map((n) => n.position!.x));
-      const bottom = Math.max(...placed.map((n) => n.position!.y)) + NODE_HEIGHT + 80;
-      for (const [id, p] of auto) auto.set(id, { x: p.x + minX, y: p.y + bottom });
-    }
-  }
+  const unique = uniqueNodes(document);
+  const auto = autoPositions(document);
 
   const nodes: CanvasNode[] = unique.map((node) => ({
     id: node.id,
@@ -119,6 +108,27 @@ export function toFlow(document: PipelineFile, problems: readonly Problem[]): { 
 
   const edges = toFlowEdges(document, new Set());
   return { nodes, edges };
+}
+
+/** The first node of each id (a duplicate id is already a listed problem). */
+function uniqueNodes(document: PipelineFile): PipelineFile["nodes"] {
+  const seen = new Set<string>();
+  return document.nodes.filter((n) => (seen.has(n.id) ? false : (seen.add(n.id), true)));
+}
+
+/** Positions for the nodes without a saved one: laid out by dagre, below the positioned ones when there are any. */
+function autoPositions(document: PipelineFile): Map<string, { x: number; y: number }> {
+  const unique = uniqueNodes(document);
+  const unplaced = unique.filter((n) => !n.position).map((n) => n.id);
+  if (!unplaced.length) return new Map();
+  const auto = layoutLeftToRight(unplaced, document.edges, { width: NODE_WIDTH, height: NODE_HEIGHT });
+  const placed = unique.filter((n) => n.position);
+  if (placed.length) {
+    const minX = Math.min(...placed.map((n) => n.position!.x));
+    const bottom = Math.max(...placed.map((n) => n.position!.y)) + NODE_HEIGHT + 80;
+    for (const [id, p] of auto) auto.set(id, { x: p.x + minX, y: p.y + bottom });
+  }
+  return auto;
 }
 
 /** Error and warning counts per node id. */
@@ -225,7 +235,7 @@ export function edgeIndexOf(edgeId: string): number {
 /** The document with every unplaced node given the position `toFlow` would draw it at. */
 export function withPositions(document: PipelineFile): PipelineFile {
   if (document.nodes.every((n) => n.position)) return document;
-  const at = new Map(toFlow(document, []).nodes.map((n) => [n.id, n.position]));
+  const at = autoPositions(document);
   return {
     ...document,
     nodes: document.nodes.map((n) => (n.position ? n : { ...n, position: at.get(n.id) ?? { x: 0, y: 0 } })),

@@ -15,10 +15,10 @@ import {
   getNodesBounds, getViewportForBounds,
   type Connection, type DefaultEdgeOptions, type EdgeChange, type FitViewOptions, type NodeChange, type NodeTypes, type Viewport,
 } from "@xyflow/react";
-import { memo, useCallback, useEffect, useLayoutEffect, useMemo, useRef, useState, type DragEvent } from "react";
+import { memo, useCallback, useDeferredValue, useEffect, useLayoutEffect, useMemo, useRef, useState, type DragEvent } from "react";
 import { useShallow } from "zustand/react/shallow";
 import type { NodeKind } from "@/server/pipeline";
-import { useEditor, type XY } from "@/components/editor/store";
+import { onlyMoved, useEditor, type XY } from "@/components/editor/store";
 import { useProblems } from "@/components/editor/problems";
 import { Palette, PALETTE_MIME } from "@/components/editor/palette";
 import { ProposalLegend } from "@/components/assistant/proposal-legend";
@@ -140,9 +140,14 @@ function useAfterIdle(delayMs: number): boolean {
 }
 
 function Canvas({ focus, reservedWidth }: FlowCanvasProps) {
-  const { document: doc, selection, edgeSelection } = useEditor(
+  const { document: latestDoc, selection, edgeSelection } = useEditor(
     useShallow((s) => ({ document: s.document, selection: s.selection, edgeSelection: s.edgeSelection })),
   );
+  // Moves (a drag) are drawn at once. Other edits are drawn in a deferred render, after
+  // the frame that shows them where they were made: typing in a cell changes its node's
+  // summary, and React Flow takes in its 1,000 nodes again for it.
+  const deferredDoc = useDeferredValue(latestDoc);
+  const doc = onlyMoved(deferredDoc, latestDoc) ? latestDoc : deferredDoc;
   const problems = useProblems();
   const deriveNodes = useMemo(() => createFlowDeriver(), []);
   // Counts change with problems only; the document is read for problems that carry no node id.

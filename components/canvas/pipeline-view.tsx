@@ -8,14 +8,17 @@
  *
  * The editor store holds the document being edited; this view loads it from
  * `byId`, and reloads it when a newer version appears (import, restore,
- * rename) unless there are unsaved edits.
+ * rename) unless there are unsaved edits. Its problems come from
+ * `pipelines.problems`, asked for once the document is in: SQL analysis of a
+ * big pipeline does not hold back the canvas.
  */
 import { useQuery } from "@tanstack/react-query";
 import Link from "next/link";
 import { useRouter } from "next/navigation";
 import { useCallback, useEffect, useState, type ReactNode } from "react";
 import { useShallow } from "zustand/react/shallow";
-import { useTRPC } from "@/components/trpc/client";
+import { useTRPC, useTRPCClient } from "@/components/trpc/client";
+import { validate } from "@/server/pipeline";
 import { errorCode, errorMessage } from "@/components/pipelines/errors";
 import { ExportButton } from "@/components/pipelines/export-button";
 import { ImportButton, type ImportOutcome } from "@/components/pipelines/import-button";
@@ -25,7 +28,7 @@ import { RenameButton } from "@/components/pipelines/rename-dialog";
 import { EditorMessage } from "@/components/editor/message";
 import { Notebook } from "@/components/editor/notebook";
 import { NodePanel } from "@/components/editor/panels/node-panel";
-import { seedProblems, useProblems, useProblemSync } from "@/components/editor/problems";
+import { expectProblems, ProblemSync, seedProblems, useProblems } from "@/components/editor/problems";
 import { useSave } from "@/components/editor/save";
 import { useEditorShortcuts } from "@/components/editor/shortcuts";
 import { selectDirty, useEditor } from "@/components/editor/store";
@@ -49,6 +52,7 @@ type View = "canvas" | "notebook";
 
 export function PipelineView({ id }: { id: string }) {
   const trpc = useTRPC();
+  const client = useTRPCClient();
   const router = useRouter();
   const pipeline = useQuery(trpc.pipelines.byId.queryOptions({ id }));
   const [outcome, setOutcome] = useState<ImportOutcome | null>(null);
@@ -62,11 +66,17 @@ export function PipelineView({ id }: { id: string }) {
     const fresh = s.pipelineId !== data.id;
     if (fresh || (data.currentVersion > s.baseVersion && !selectDirty(s))) {
       s.load(data.id, withPositions(data.document), data.currentVersion);
-      seedProblems(data.problems, useEditor.getState().document);
+      // Its problems (SQL analysis included) come apart, computed while the canvas draws.
+      const loadedDocument = useEditor.getState().document;
+      expectProblems(loadedDocument, data.currentVersion);
+      client.pipelines.problems
+        .query({ id: data.id, version: data.currentVersion })
+        .then((answer) => seedProblems(answer.problems, answer.version))
+        .catch(() => seedProblems(validate(loadedDocument), data.currentVersion));
     } else if (data.currentVersion > s.baseVersion) {
       s.notify(`Version ${data.currentVersion} was saved elsewhere; saving will ask whether to overwrite it.`);
     }
-  }, [data]);
+  }, [data, client]);
 
   const onImported = (result: ImportOutcome) => {
     setOutcome(result);
@@ -111,16 +121,18 @@ interface EditorProps {
 function Editor({ header, actions, report }: EditorProps) {
   const [view, setView] = useState<View>("canvas");
   const [focus, setFocus] = useState<FocusRequest | null>(null);
-  const { document: doc, selection, dirty, canUndo, canRedo, baseVersion } = useEditor(
+  // Not the document itself: this view re-renders for what it shows (counts, dirty,
+  // selection), not for every keystroke in a cell or every frame of a drag.
+  const { nodeCount, edgeCount, selection, dirty, canUndo, canRedo, baseVersion } = useEditor(
     useShallow((s) => ({
-      document: s.document, selection: s.selection, dirty: selectDirty(s), canUndo: s.past.length > 0, canRedo: s.future.length > 0, baseVersion: s.baseVersion,
+      nodeCount: s.document.nodes.length, edgeCount: s.document.edges.length, selection: s.selection,
+      dirty: selectDirty(s), canUndo: s.past.length > 0, canRedo: s.future.length > 0, baseVersion: s.baseVersion,
     })),
   );
   const { undo, redo, select } = useEditor(useShallow((s) => ({ undo: s.undo, redo: s.redo, select: s.select })));
   const assistantOpen = useAssistant((s) => s.open);
   const problems = useProblems();
   const { save, saveNow, saving, dialog } = useSave();
-  useProblemSync();
   useEditorShortcuts(save);
 
   // Runs: the shown run, live; its node states for the canvas; the cell action for Monaco.
@@ -165,7 +177,7 @@ function Editor({ header, actions, report }: EditorProps) {
 
   const errors = problems.filter((x) => x.severity === "error").length;
   const selectedId = selection.length === 1 ? selection[0]! : null;
-  const selectedNode = selectedId ? doc.nodes.find((n) => n.id === selectedId) : undefined;
+  const panelNodeId = useEditor((s) => (selectedId !== null && s.document.nodes.some((n) => n.id === selectedId) ? selectedId : null));
 
   // Selecting a node (click or keyboard) while a run is shown opens its run drawer.
   useEffect(() => {
@@ -182,8 +194,8 @@ function Editor({ header, actions, report }: EditorProps) {
             <div className="mt-0.5 flex flex-wrap items-center gap-2.5">
               <h1 className="font-mono text-lg font-semibold">{header.name}</h1>
               <span className="rounded bg-surface-2 px-1.5 py-0.5 font-mono text-xs text-muted" title="Current version">v{header.currentVersion}</span>
-              <StatusBadge errorCount={errors} nodeCount={doc.nodes.length} />
-              <span className="text-xs text-muted">{doc.nodes.length} nodes · {doc.edges.length} edges</span>
+              <StatusBadge errorCount={errors} nodeCount={nodeCount} />
+              <span className="text-xs text-muted">{nodeCount} nodes · {edgeCount} edges</span>
               {dirty && (
                 <span className="rounded-full bg-warning-soft px-2 py-px text-xs font-medium text-warning" title={`Edited since version ${baseVersion}`}>
                   Unsaved changes
@@ -240,14 +252,14 @@ function Editor({ header, actions, report }: EditorProps) {
         </div>
         {assistantOpen ? <AssistantPanel pipelineId={header.id} width={ASSISTANT_WIDTH} /> : (
         <aside className="shrink-0 space-y-6 overflow-y-auto border-l border-line bg-surface px-4 py-4" style={{ width: SIDE_PANEL_WIDTH }} aria-label="Pipeline details">
-          {selectedNode ? (
+          {panelNodeId ? (
             <>
-              {detail && drawerNode !== selectedNode.id && detail.nodes.some((n) => n.nodeId === selectedNode.id) && (
-                <button type="button" className="btn btn-sm w-full" onClick={() => openDrawer(selectedNode.id)}>
+              {detail && drawerNode !== panelNodeId && detail.nodes.some((n) => n.nodeId === panelNodeId) && (
+                <button type="button" className="btn btn-sm w-full" onClick={() => openDrawer(panelNodeId)}>
                   Show this node in run {detail.run.id.slice(0, 8)}
                 </button>
               )}
-              <NodePanel key={selectedNode.id} nodeId={selectedNode.id} onClose={() => select([])} />
+              <NodePanel key={panelNodeId} nodeId={panelNodeId} onClose={() => select([])} />
             </>
           ) : (
             <>
@@ -256,7 +268,7 @@ function Editor({ header, actions, report }: EditorProps) {
                   {selection.length} nodes selected — Delete removes them, Ctrl+C / Ctrl+D copies or duplicates them.
                 </p>
               )}
-              <ProblemsPanel document={doc} problems={problems} selectedId={selectedId} onFocusNode={focusNode} />
+              <ProblemsPanel problems={problems} selectedId={selectedId} onFocusNode={focusNode} />
               <VersionHistory id={header.id} currentVersion={header.currentVersion} />
             </>
           )}
@@ -264,6 +276,7 @@ function Editor({ header, actions, report }: EditorProps) {
         )}
       </div>
       <EditorMessage />
+      <ProblemSync />
       {dialog}
     </main>
   );

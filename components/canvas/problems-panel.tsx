@@ -1,16 +1,27 @@
 "use client";
-/** Every validation problem of the document; a problem about a node selects and centres it. */
-import { formatPath, type PipelineFile, type Problem } from "@/server/pipeline";
+/**
+ * Every validation problem of the document; a problem about a node selects and
+ * centres it. It re-renders when the problems change, not on every edit (a
+ * drag changes the document once per frame).
+ */
+import { useMemo } from "react";
+import { formatPath, type Problem } from "@/server/pipeline";
+import { useEditor } from "@/components/editor/store";
 import { problemNodeId } from "./adapter";
 
 interface ProblemsPanelProps {
-  document: PipelineFile;
   problems: readonly Problem[];
   selectedId: string | null;
   onFocusNode: (nodeId: string) => void;
 }
 
-export function ProblemsPanel({ document, problems, selectedId, onFocusNode }: ProblemsPanelProps) {
+export function ProblemsPanel({ problems, selectedId, onFocusNode }: ProblemsPanelProps) {
+  const hasNodes = useEditor((s) => s.document.nodes.length > 0);
+  // Problems are computed from the document, so its nodes as of the problems are the ones they name.
+  const nodeIds = useMemo(() => {
+    const document = useEditor.getState().document;
+    return problems.map((problem) => problemNodeId(problem, document));
+  }, [problems]);
   const errors = problems.filter((p) => p.severity === "error").length;
   const warnings = problems.length - errors;
   return (
@@ -23,12 +34,12 @@ export function ProblemsPanel({ document, problems, selectedId, onFocusNode }: P
       {problems.length === 0 ? (
         <p className="mt-2 flex items-center gap-2 text-sm text-muted">
           <span aria-hidden="true" className="text-success">✓</span>
-          {document.nodes.length ? "No problems: this pipeline is valid." : "No problems."}
+          {hasNodes ? "No problems: this pipeline is valid." : "No problems."}
         </p>
       ) : (
         <ul className="mt-2 space-y-1" aria-label="Problems">
           {problems.map((problem, index) => {
-            const nodeId = problemNodeId(problem, document);
+            const nodeId = nodeIds[index];
             const body = <ProblemBody problem={problem} />;
             return (
               <li key={index}>

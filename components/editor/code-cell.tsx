@@ -5,7 +5,7 @@
  * problems of its text as markers and as a list under it.
  */
 import dynamic from "next/dynamic";
-import { useMemo } from "react";
+import { useCallback, useMemo } from "react";
 import { useShallow } from "zustand/react/shallow";
 import type { PipelineFile } from "@/server/pipeline";
 import { SeverityIcon } from "@/components/canvas/problems-panel";
@@ -54,9 +54,10 @@ export function CodeCell({ nodeId, host, height = 180 }: { nodeId: string; host:
   const { cellRun, node: runNode, position } = useCellRun(nodeId);
   const canRun = useRunView((s) => s.runCell !== null);
   const paramNames = useMemo(() => ["logical_date", "run_id", ...Object.keys(params ?? {})], [params]);
+  const field = node?.kind === "js" ? "code" : "sql";
+  const onChange = useCallback((value: string) => updateNodeConfig(nodeId, { [field]: value }, `config:${nodeId}:${field}`), [updateNodeConfig, nodeId, field]);
 
   if (!node || (node.kind !== "sql" && node.kind !== "js")) return null;
-  const field = node.kind === "sql" ? "sql" : "code";
   const text = node.kind === "sql" ? node.config.sql : node.config.code;
   const problems = fieldProblems(allProblems, doc, nodeId, ["config", field]);
   // A failed run of this exact text marks the position its error names.
@@ -74,7 +75,7 @@ export function CodeCell({ nodeId, host, height = 180 }: { nodeId: string; host:
         nodeName={node.name}
         language={node.kind === "sql" ? "sql" : "javascript"}
         value={text}
-        onChange={(value) => updateNodeConfig(nodeId, { [field]: value }, `config:${nodeId}:${field}`)}
+        onChange={onChange}
         problems={problems}
         upstream={upstream}
         upstreamTypes={upstreamTypes}

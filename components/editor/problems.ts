@@ -3,12 +3,14 @@
  * The editor's problem list: `validate` run in the browser (schema and graph,
  * debounced a little) merged with the SQL problems only the server finds
  * (syntax with position, unknown tables), from the debounced `validate` query.
+ * A document as loaded gets all of its problems from the server
+ * (`pipelines.problems`, see `expectProblems`), nothing from the browser.
  */
 import { useEffect, useMemo, useRef } from "react";
 import { create } from "zustand";
 import { validate, type PipelineFile, type Problem } from "@/server/pipeline";
 import { useTRPCClient } from "@/components/trpc/client";
-import { useEditor } from "./store";
+import { onlyMoved, useEditor } from "./store";
 
 interface ProblemState {
   local: Problem[];
@@ -37,10 +39,12 @@ function publish(local: Problem[], server: Problem[]) {
 }
 
 /**
- * The document loaded with its problems from the server: nothing to check
- * again while it is the document (undo back to it restores them).
+ * The document loaded from the server (`pipelines.byId`), and its problems once
+ * `pipelines.problems` answers for that version (null until then): nothing is
+ * checked again in the browser while it is the document (undo back to it
+ * restores them).
  */
-let seeded: { document: PipelineFile; local: Problem[]; server: Problem[] } | null = null;
+let seeded: { document: PipelineFile; version: number; problems: { local: Problem[]; server: Problem[] } | null } | null = null;
 
 /** All problems of the document being edited. */
 export const useProblems = () => useProblemStore((s) => s.problems);
@@ -86,41 +90,34 @@ function sqlScope(doc: PipelineFile, selection: readonly string[]): { json: stri
   };
 }
 
-/** `next` differs from `prev` at most in node positions (a drag), which the SQL checks do not read. */
-function onlyMoved(prev: PipelineFile, next: PipelineFile): boolean {
-  if (prev === next) return true;
-  if (prev.edges !== next.edges || prev.params !== next.params || prev.name !== next.name || prev.nodes.length !== next.nodes.length) return false;
-  for (let i = 0; i < next.nodes.length; i++) {
-    const a = prev.nodes[i]!;
-    const b = next.nodes[i]!;
-    if (a !== b && (a.id !== b.id || a.kind !== b.kind || a.name !== b.name || a.config !== b.config)) return false;
-  }
-  return true;
-}
-
-/** Keeps the problem store in step with the editor's document. Render once per editor. */
-export function useProblemSync() {
+/**
+ * Keeps the problem store in step with the editor's document. Rendered once
+ * per editor, as a component of its own: it re-renders on every edit, and the
+ * work per edit is two timers; validation runs once the edits pause.
+ */
+export function ProblemSync(): null {
   const doc = useEditor((s) => s.document);
   const selection = useEditor((s) => s.selection);
   const client = useTRPCClient();
 
-  // The SQL scope changes only when SQL, names, kinds or edges do, not when a node
-  // moves: a drag of one node among 1,000 does not serialise the document per frame.
-  const lastScope = useRef<{ doc: PipelineFile; selection: readonly string[]; json: string; partial: boolean } | null>(null);
+  // The SQL checks read names, kinds, configs and edges, not positions: a drag of
+  // one node among 1,000 does not send the document again. `partial`: the last
+  // document was too big to send whole, so the selection decides what is sent.
+  const scope = useRef<{ doc: PipelineFile; selection: readonly string[]; partial: boolean; key: number } | null>(null);
   const scopeKey = useMemo(() => {
-    const last = lastScope.current;
+    const last = scope.current;
     if (last && onlyMoved(last.doc, doc) && (!last.partial || last.selection === selection)) {
       last.doc = doc;
-      return last.json;
+      return last.key;
     }
-    const scope = sqlScope(doc, selection);
-    lastScope.current = { doc, selection, ...scope };
-    return scope.json;
+    const key = (last?.key ?? 0) + 1;
+    scope.current = { doc, selection, partial: last?.partial ?? false, key };
+    return key;
   }, [doc, selection]);
 
   useEffect(() => {
     if (doc === seeded?.document) {
-      publish(seeded.local, useProblemStore.getState().server);
+      if (seeded.problems) publish(seeded.problems.local, useProblemStore.getState().server);
       return;
     }
     const timer = window.setTimeout(() => publish(validate(doc), useProblemStore.getState().server), doc.nodes.length > 300 ? 250 : 60);
@@ -128,15 +125,18 @@ export function useProblemSync() {
   }, [doc]);
 
   useEffect(() => {
-    // Just loaded: `byId` sent this document's SQL problems with it.
+    // Just loaded: `pipelines.problems` brings this document's SQL problems (see seedProblems).
     if (seeded && useEditor.getState().document === seeded.document) {
-      publish(useProblemStore.getState().local, seeded.server);
+      if (seeded.problems) publish(useProblemStore.getState().local, seeded.problems.server);
       return;
     }
     let cancelled = false;
     const timer = window.setTimeout(() => {
+      const s = useEditor.getState();
+      const sent = sqlScope(s.document, s.selection);
+      if (scope.current) scope.current.partial = sent.partial;
       client.pipelines.validate
-        .query({ document: JSON.parse(scopeKey) as unknown })
+        .query({ document: JSON.parse(sent.json) as unknown })
         .then((problems) => {
           if (cancelled) return;
           // Paths are about the sent document; point them at the same node in the real one.
@@ -157,13 +157,26 @@ export function useProblemSync() {
       window.clearTimeout(timer);
     };
   }, [scopeKey, client]);
+  return null;
 }
 
 /**
- * Start from the problems the server sent with `document` (schema, graph and
- * SQL, all of them): validation runs again only once the document changes.
+ * `document` (version `version`) was just loaded into the editor: its problems
+ * come from the server (`seedProblems`), not from validation in the browser.
+ * Until they arrive the list is empty.
  */
-export function seedProblems(problems: Problem[], document: PipelineFile) {
-  seeded = { document, local: problems.filter((p) => !isSql(p)), server: problems.filter(isSql) };
-  publish(seeded.local, seeded.server);
+export function expectProblems(document: PipelineFile, version: number) {
+  seeded = { document, version, problems: null };
+  publish([], []);
+}
+
+/**
+ * The server's problems (schema, graph and SQL, all of them) of version
+ * `version`: they become the list when that version is the one loaded, and
+ * stay with its document (validation runs again only once it changes).
+ */
+export function seedProblems(problems: Problem[], version: number) {
+  if (!seeded || seeded.version !== version || seeded.problems) return;
+  seeded.problems = { local: problems.filter((p) => !isSql(p)), server: problems.filter(isSql) };
+  if (useEditor.getState().document === seeded.document) publish(seeded.problems.local, seeded.problems.server);
 }

@@ -301,8 +301,11 @@ export const useEditor = create<EditorState>()((set, get) => {
 
     select(ids, edges = []) {
       const s = get();
-      if (sameList(s.selection, ids) && sameList(s.edgeSelection, edges)) return;
-      set({ selection: [...ids], edgeSelection: [...edges] });
+      const sameNodes = sameList(s.selection, ids);
+      const sameEdges = sameList(s.edgeSelection, edges);
+      if (sameNodes && sameEdges) return;
+      // An unchanged list keeps its identity: the canvas derives its 1,200 edges again only when the edge selection changes.
+      set({ selection: sameNodes ? s.selection : [...ids], edgeSelection: sameEdges ? s.edgeSelection : [...edges] });
     },
 
     copy() {
@@ -372,6 +375,18 @@ export const useEditor = create<EditorState>()((set, get) => {
     commit({ ...doc, edges: [...doc.edges, ...edges] }, undefined, { selection: added.map((n) => n.id), edgeSelection: [] });
   }
 });
+
+/** `next` differs from `prev` at most in node positions (a drag), which only the canvas shows. */
+export function onlyMoved(prev: PipelineFile, next: PipelineFile): boolean {
+  if (prev === next) return true;
+  if (prev.edges !== next.edges || prev.params !== next.params || prev.name !== next.name || prev.nodes.length !== next.nodes.length) return false;
+  for (let i = 0; i < next.nodes.length; i++) {
+    const a = prev.nodes[i]!;
+    const b = next.nodes[i]!;
+    if (a !== b && (a.id !== b.id || a.kind !== b.kind || a.name !== b.name || a.config !== b.config)) return false;
+  }
+  return true;
+}
 
 /** `dirty`: the document differs from the one last loaded or saved. */
 export const selectDirty = (s: EditorState) => s.document !== s.savedDocument;

@@ -12,7 +12,7 @@
  */
 import Editor, { type OnMount } from "@monaco-editor/react";
 import type * as Monaco from "monaco-editor";
-import { useEffect, useRef, useState } from "react";
+import { useCallback, useEffect, useMemo, useRef, useState } from "react";
 import type { Problem } from "@/server/pipeline";
 import { editorTheme, setupMonaco } from "./setup";
 import { dropSqlContext, formatSql, setSqlContext, sqlMarkers, type SqlContext } from "./sql";
@@ -58,6 +58,30 @@ export default function CodeEditor(props: CodeEditorProps) {
   const runRef = useRef(props.onRunCell);
   runRef.current = props.onRunCell;
   const path = `file:///cells/${host}/${nodeId}.${language === "sql" ? "sql" : "js"}`;
+  // Stable across keystrokes: a new options object makes Monaco re-apply every option,
+  // and a new onChange makes @monaco-editor/react subscribe to the model again.
+  const handleChange = useCallback((v: string | undefined) => onChange(v ?? ""), [onChange]);
+  const options = useMemo(
+    (): Monaco.editor.IStandaloneEditorConstructionOptions => ({
+      editContext: false,
+      minimap: { enabled: false },
+      fontSize: 12.5,
+      lineNumbers: "on",
+      lineNumbersMinChars: 3,
+      scrollBeyondLastLine: false,
+      wordWrap: "on",
+      tabSize: 2,
+      automaticLayout: true,
+      fixedOverflowWidgets: true,
+      renderLineHighlight: "line",
+      renderLineHighlightOnlyWhenFocus: true,
+      overviewRulerLanes: 0,
+      padding: { top: 6, bottom: 6 },
+      ariaLabel: label,
+      quickSuggestions: { other: true, strings: false, comments: false },
+    }),
+    [label],
+  );
 
   const onMount: OnMount = (instance) => {
     instance.addCommand(monaco.KeyMod.CtrlCmd | monaco.KeyCode.Enter, () => runRef.current?.());
@@ -158,28 +182,11 @@ export default function CodeEditor(props: CodeEditorProps) {
         path={path}
         language={language}
         value={value}
-        onChange={(v) => onChange(v ?? "")}
+        onChange={handleChange}
         onMount={onMount}
         theme={editorTheme()}
         loading={<div className="p-3 text-xs text-muted">Loading editor…</div>}
-        options={{
-          editContext: false,
-          minimap: { enabled: false },
-          fontSize: 12.5,
-          lineNumbers: "on",
-          lineNumbersMinChars: 3,
-          scrollBeyondLastLine: false,
-          wordWrap: "on",
-          tabSize: 2,
-          automaticLayout: true,
-          fixedOverflowWidgets: true,
-          renderLineHighlight: "line",
-          renderLineHighlightOnlyWhenFocus: true,
-          overviewRulerLanes: 0,
-          padding: { top: 6, bottom: 6 },
-          ariaLabel: label,
-          quickSuggestions: { other: true, strings: false, comments: false },
-        }}
+        options={options}
       />
     </div>
   );

@@ -39,7 +39,9 @@ export function registerSqlSupport(monaco: typeof Monaco): void {
   registered = true;
 
   monaco.languages.registerCompletionItemProvider("sql", {
-    triggerCharacters: [".", " "],
+    // "." lists the columns of the name before it. Not " ": names and columns come up as a word
+    // is typed (quickSuggestions) or with Ctrl+Space, not on every space.
+    triggerCharacters: ["."],
     provideCompletionItems(model, position) {
       const context = contexts.get(model.uri.toString());
       if (!context) return { suggestions: [] };

@@ -1,4 +1,4 @@
-/** pipelines: list, byId, create, update, rename, delete, versions, version, restore, import, export, validate. */
+/** pipelines: list, byId, problems, create, update, rename, delete, versions, version, restore, import, export, validate. */
 import { z } from "zod";
 import {
   createPipeline, deletePipeline, getPipeline, getVersion, importPipeline, listPipelines, listVersions,
@@ -21,9 +21,19 @@ function emptyPipeline(name: string, description?: string): PipelineFile {
 export const pipelinesRouter = router({
   list: publicProcedure.query(({ ctx }) => listPipelines(ctx.db)),
 
-  byId: publicProcedure.input(z.object({ id })).query(async ({ ctx, input }) => {
-    const detail = await getPipeline(ctx.db, input);
-    return { ...detail, problems: validate(detail.document, { sql: ctx.sql }) };
+  /** The pipeline and its current document, without its problems: the editor draws it while `problems` is computed. */
+  byId: publicProcedure.input(z.object({ id })).query(({ ctx, input }) => getPipeline(ctx.db, input)),
+
+  /**
+   * Every problem (schema, graph and SQL) of the current version, or of `version`:
+   * SQL analysis of a large pipeline takes tens of milliseconds, so it is asked
+   * for apart from the document (`byId`).
+   */
+  problems: publicProcedure.input(z.object({ id, version: version.optional() })).query(async ({ ctx, input }) => {
+    const { at, document } = input.version
+      ? { at: input.version, document: await getVersion(ctx.db, input.id, input.version) }
+      : await getPipeline(ctx.db, { id: input.id }).then((p) => ({ at: p.currentVersion, document: p.document }));
+    return { version: at, problems: validate(document, { sql: ctx.sql }) };
   }),
 
   create: publicProcedure

@@ -37,8 +37,11 @@ describe.each(targets)("pipelines router on $name", (target) => {
     const created = await call<{ id: string; version: number }>("pipelines.create", { name: "sales", description: "POS" });
     expect(created.status).toBe(200);
     const id = created.result!.id;
-    const byId = await query<{ name: string; currentVersion: number; problems: Problem[] }>("pipelines.byId", { id });
-    expect(byId.result).toMatchObject({ name: "sales", currentVersion: 1, problems: [] });
+    const byId = await query<{ name: string; currentVersion: number }>("pipelines.byId", { id });
+    expect(byId.result).toMatchObject({ name: "sales", currentVersion: 1 });
+    expect(byId.result).not.toHaveProperty("problems");
+    const problems = await query<{ version: number; problems: Problem[] }>("pipelines.problems", { id });
+    expect(problems.result).toEqual({ version: 1, problems: [] });
     const list = await query<{ name: string }[]>("pipelines.list");
     expect(list.result!.map((p) => p.name)).toContain("sales");
     const exported = await query<{ filename: string; text: string }>("pipelines.export", { id });
@@ -94,6 +97,11 @@ describe.each(targets)("pipelines router on $name", (target) => {
     const codes = saved.result!.problems.map((p) => p.code);
     expect(codes).toContain("cycle");
     expect(codes).toContain("dangling_edge");
+    // The editor loads the document (byId) and its problems (problems) apart: same list, also for a given version.
+    const current = await query<{ version: number; problems: Problem[] }>("pipelines.problems", { id: result!.id });
+    expect(current.result).toEqual({ version: 2, problems: saved.result!.problems });
+    const first = await query<{ version: number; problems: Problem[] }>("pipelines.problems", { id: result!.id, version: 1 });
+    expect(first.result).toEqual({ version: 1, problems: [] });
     const list = await query<{ name: string; errorCount: number }[]>("pipelines.list");
     expect(list.result!.find((p) => p.name === "draft")!.errorCount).toBe(2);
   });
