@@ -214,7 +214,9 @@ async function openPostgres(url: string, appUrl?: string): Promise<Warehouse> {
       const conn = await sql.reserve();
       try {
         const steps = Promise.allSettled([conn.unsafe("begin"), ...setup.map((s) => conn.unsafe(s))]);
-        const main = await Promise.allSettled([cancelOnAbort(conn.unsafe(text, params as never[]), signal)]);
+        // With parameters, prepared (the runtime's cell call has one text; a statement is kept per
+        // connection): otherwise postgres.js first asks for their types, a round trip more.
+        const main = await Promise.allSettled([cancelOnAbort(conn.unsafe(text, params as never[], { prepare: params.length > 0 }), signal)]);
         const failed = [...(await steps), ...main].find((r) => r.status === "rejected");
         await conn.unsafe(failed ? "rollback" : "commit");
         if (failed) throw failed.reason;

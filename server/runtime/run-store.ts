@@ -16,7 +16,7 @@ import { LeaseLostError, TaskFailure } from "./errors";
 import { runEventFor, type EventType, type RunEvent } from "./events";
 import { buildPlan, downstreamClosure, planFor, type Plan } from "./plan";
 import { runSchemaName } from "./outputs";
-import { rowsOf } from "./sql";
+import { preparedRowsOf, rowsOf } from "./sql";
 import {
   aggregateItems, decide, edgeState, isTerminal, runOutcome, TERMINAL_RUN_STATES, type RunState, type TaskState,
 } from "./states";
@@ -684,7 +684,7 @@ async function completeSimply(db: Db, task: ClaimedTask, outcome: TaskOutcome, p
 
 /** Call one of the runtime's SQL functions: its jsonb result, parsed (a driver may hand jsonb over as text). */
 async function callFunction<T>(db: Db, call: SQL): Promise<T | undefined> {
-  const [res] = await rowsOf<{ r: T | string | null }>(db, sql`select ${call} as r`);
+  const [res] = await preparedRowsOf<{ r: T | string | null }>(db, sql`select ${call} as r`);
   const r = res?.r;
   return typeof r === "string" ? (JSON.parse(r) as T) : (r ?? undefined);
 }

@@ -1,8 +1,27 @@
 /** Raw SQL through drizzle on either driver: rows come back as an array. */
 import type { SQL } from "drizzle-orm";
+import type { PgDialect } from "drizzle-orm/pg-core";
 import type { Db } from "@/db/client";
 
 export async function rowsOf<T>(db: Db, query: SQL): Promise<T[]> {
   const result = (await db.execute(query)) as unknown;
   return (Array.isArray(result) ? result : (result as { rows: T[] }).rows) as T[];
+}
+
+interface PostgresJs {
+  unsafe(text: string, params: unknown[], options: { prepare: boolean }): Promise<unknown[]>;
+}
+
+/**
+ * Like `rowsOf`, but on postgres.js as a prepared statement: a statement whose text does not
+ * change (the runtime's function calls) is parsed once per connection, and sent with its values
+ * in one round trip — unprepared, postgres.js first asks the server for the parameters' types,
+ * a round trip more per call. Anything else (PGlite, a transaction) runs as `rowsOf` does.
+ */
+export async function preparedRowsOf<T>(db: Db, query: SQL): Promise<T[]> {
+  const client = (db as { $client?: unknown }).$client as Partial<PostgresJs> | undefined;
+  const dialect = (db as unknown as { dialect?: PgDialect }).dialect;
+  if (!client || typeof client.unsafe !== "function" || typeof (client as { begin?: unknown }).begin !== "function" || !dialect) return rowsOf<T>(db, query);
+  const q = dialect.sqlToQuery(query);
+  return (await client.unsafe(q.sql, q.params, { prepare: true })) as T[];
 }
