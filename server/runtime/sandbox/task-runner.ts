@@ -223,11 +223,30 @@ async function refill(memoryMb: number): Promise<void> {
   }
 }
 
+/** Tasks being readied (isolate, setup, compile) at once; the rest wait their turn, in order. */
+const SETUP_SLOTS = 2;
+let setupBusy = 0;
+const setupQueue: (() => void)[] = [];
+
+function setupSlot(): Promise<() => void> {
+  const release = () => {
+    const next = setupQueue.shift();
+    if (next) next();
+    else setupBusy--;
+  };
+  if (setupBusy < SETUP_SLOTS) {
+    setupBusy++;
+    return Promise.resolve(release);
+  }
+  return new Promise((resolve) => setupQueue.push(() => resolve(release)));
+}
+
 async function runTask(msg: RunMessage): Promise<void> {
   const task: Task = { id: msg.taskId, msg, finished: false, reads: new Map(), writes: new Map(), logBytes: 0, logClosed: false };
   tasks.set(task.id, task);
   const { limits } = msg;
   let phase: "setup" | "top-level" | "run" = "setup";
+  let releaseSetup: () => void = () => {};
   const refs: { release(): void }[] = [];
   try {
     const prepared = prepareCellSource(msg.code);
@@ -235,8 +254,11 @@ async function runTask(msg: RunMessage): Promise<void> {
       fail(task, "user", prepared.message, { line: prepared.line, column: prepared.column });
       return;
     }
-    const fresh = takeSpare(limits.memoryMb);
     task.timer = setTimeout(() => abortTask(task, "timeout"), limits.timeoutMs);
+    // Readying tasks one or two at a time (not all of a burst interleaved) lets the first
+    // results reach the host while later tasks are still being readied.
+    releaseSetup = await setupSlot();
+    const fresh = takeSpare(limits.memoryMb);
     const { isolate, context, setup } = fresh ?? (await warmIsolate(limits.memoryMb));
     const warm = fresh ?? { isolate, context, setup, memoryMb: limits.memoryMb, owner: undefined };
     warm.owner = task;
@@ -254,6 +276,8 @@ async function runTask(msg: RunMessage): Promise<void> {
 
     phase = "top-level";
     const script = await compileCached(isolate, prepared.source + "\n;void 0;", CELL_FILENAME);
+    releaseSetup();
+    releaseSetup = () => {};
     await script.run(context);
 
     phase = "run";
@@ -301,6 +325,7 @@ async function runTask(msg: RunMessage): Promise<void> {
       fail(task, "user", split.message, pos);
     } else fail(task, "internal", `JS sandbox error: ${text}`);
   } finally {
+    releaseSetup();
     task.finished = true;
     if (task.timer) clearTimeout(task.timer);
     disposeIsolate(task);
