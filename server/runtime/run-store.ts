@@ -578,11 +578,22 @@ export interface ClaimNext {
  * With `next`, the common case also claims up to `next.max` ready tasks in the same
  * transaction (returned; none when the case does not apply — the worker claims as usual).
  */
-export async function completeTask(db: Db, task: ClaimedTask, outcome: TaskOutcome, next?: ClaimNext): Promise<ClaimedTask[]> {
+export interface Completed {
+  /** Tasks claimed for the freed slot in the same call. */
+  claimed: ClaimedTask[];
+  /**
+   * Whether more work may be ready than was claimed (the worker's dispatcher should look):
+   * false only when the call tried to claim and queued no more than it claimed.
+   */
+  moreReady: boolean;
+}
+
+export async function completeTask(db: Db, task: ClaimedTask, outcome: TaskOutcome, next?: ClaimNext): Promise<Completed> {
   await ensureRuntimeFunctions(db);
   const plan = await planOfRun(db, task.run);
-  const simple = await completeSimply(db, task, outcome, plan, next && !(await hasPools(db)) ? next : undefined);
-  if (simple) return simple.claimed;
+  const claiming = next && !(await hasPools(db)) ? next : undefined;
+  const simple = await completeSimply(db, task, outcome, plan, claiming);
+  if (simple) return { claimed: simple.claimed, moreReady: !claiming || simple.queued > simple.claimed.length };
   // What `advance` looks at first: this node, its downstream and their upstream.
   const need = new Set<string>([task.nodeId]);
   for (const d of plan.nodes.get(task.nodeId)?.downstream ?? []) {
@@ -628,7 +639,7 @@ export async function completeTask(db: Db, task: ClaimedTask, outcome: TaskOutco
   });
   for (const [id, rows] of upstreamOf) rememberUpstream(id, rows);
   if (ended) await afterRunChange(db, task.run);
-  return [];
+  return { claimed: [], moreReady: true };
 }
 
 /**
@@ -638,7 +649,7 @@ export async function completeTask(db: Db, task: ClaimedTask, outcome: TaskOutco
  * so nothing cascades), the success, the queueing and the events are one function call.
  * Returns false when the case does not apply (`advance` decides then).
  */
-async function completeSimply(db: Db, task: ClaimedTask, outcome: TaskOutcome, plan: Plan, next?: ClaimNext): Promise<{ claimed: ClaimedTask[] } | false> {
+async function completeSimply(db: Db, task: ClaimedTask, outcome: TaskOutcome, plan: Plan, next?: ClaimNext): Promise<{ claimed: ClaimedTask[]; queued: number } | false> {
   const pn = plan.nodes.get(task.nodeId);
   if (!pn || task.mapIndex !== -1 || outcome.items || pn.node.forEach) return false;
   const queue: string[] = [];
@@ -677,7 +688,7 @@ async function completeSimply(db: Db, task: ClaimedTask, outcome: TaskOutcome, p
   for (const q of queued) rememberUpstream(q.id, [mine]);
   const claimed = await claimedTasks(db, r.claimed ?? []);
   if (ended) await afterRunChange(db, task.run);
-  return { claimed };
+  return { claimed, queued: queued.length };
 }
 
 // ---------------------------------------------------------------- database functions

@@ -58,7 +58,7 @@ export class Worker {
   private running = false;
   private dispatcher: Promise<void> = Promise.resolve();
   /** Tasks in flight, each with how to stop it when its lease is lost or its run canceled. */
-  private readonly active = new Map<string, { task: ClaimedTask; cancel: AbortController; lost: boolean; done: Promise<void> }>();
+  private readonly active = new Map<string, { task: ClaimedTask; cancel: AbortController; lost: boolean; quiet: boolean; done: Promise<void> }>();
   private wakers: (() => void)[] = [];
   /** Set by wake(): work may have appeared since the dispatcher last looked. */
   private woken = false;
@@ -76,6 +76,11 @@ export class Worker {
     this.heartbeatMs = opts.heartbeatMs ?? Math.min(1000, (this.leaseSeconds * 1000) / 3);
     this.pollMs = opts.pollMs ?? 250;
     this.maxLogLines = opts.maxLogLines ?? 2000;
+  }
+
+  /** Tasks in flight (a task's report is heard while it still counts). */
+  get inFlight(): number {
+    return this.active.size;
   }
 
   /** Hear about every task this worker finishes. */
@@ -155,13 +160,15 @@ export class Worker {
   }
 
   private launch(task: ClaimedTask): void {
-    const entry = { task, cancel: new AbortController(), lost: false, done: Promise.resolve() };
+    const entry = { task, cancel: new AbortController(), lost: false, quiet: false, done: Promise.resolve() };
     this.active.set(task.id, entry);
     entry.done = this.run(entry)
       .catch((error: unknown) => console.error(`worker ${this.id}: task ${task.id}: ${(error as Error).message}`))
       .finally(() => {
         this.active.delete(task.id);
-        this.wake(); // a slot is free, and what it finished may have queued more work
+        // A slot is free, and what it finished may have queued more work (unless its completion
+        // claimed all it queued, and found nothing else ready).
+        if (!entry.quiet) this.wake();
       });
   }
 
@@ -183,7 +190,7 @@ export class Worker {
     }
   }
 
-  private async run(entry: { task: ClaimedTask; cancel: AbortController; lost: boolean }): Promise<void> {
+  private async run(entry: { task: ClaimedTask; cancel: AbortController; lost: boolean; quiet: boolean }): Promise<void> {
     const { task, cancel } = entry;
     const t0 = performance.now();
     let logLines = 0;
@@ -207,10 +214,12 @@ export class Worker {
       if (entry.lost) throw new LeaseLostError(task.id);
       await this.saveLogs(task, logs);
       // The slot this task frees goes to the next ready task, claimed in the same call (none while draining).
-      const next = await withDbRetry(() =>
+      const done = await withDbRetry(() =>
         completeTask(this.deps.db, task, outcome, this.running ? { workerId: this.id, leaseSeconds: this.leaseSeconds, max: 1 } : undefined),
       );
-      for (const t of next) this.launch(t);
+      for (const t of done.claimed) this.launch(t);
+      // Nothing more became ready than was just claimed: the dispatcher need not look now.
+      if (!done.moreReady) entry.quiet = true;
       report({ state: "success", rows: outcome.rows });
     } catch (error) {
       if (error instanceof LeaseLostError || entry.lost) {
