@@ -100,11 +100,12 @@ async function runToEnd(env: Env, doc: PipelineFile, sql: SqlAnalyzer, timeoutMs
   const t0 = performance.now();
   const run = await startRun(env.app.db, { pipelineId: saved.id, filesDir: env.filesDir }, sql);
   env.worker?.wake();
-  // Look at the run when one of its last nodes (no downstream) ended, or every 100 ms: on PGlite
-  // every look is a query on the very database the run uses, so a poll per task slows the run it times.
+  // Look at the run when one of its last nodes (no downstream) ended and the worker has nothing
+  // else in flight, or every 100 ms: on PGlite every look is a query on the very database the
+  // run uses, so a look per task would slow the run it times.
   let nudge: () => void = () => {};
   const leaves = new Set(doc.nodes.map((n) => n.id).filter((id) => !doc.edges.some((e) => e.from === id)));
-  const off = env.worker?.onTask((r) => r.task.runId === run.id && leaves.has(r.task.nodeId) && nudge());
+  const off = env.worker?.onTask((r) => r.task.runId === run.id && leaves.has(r.task.nodeId) && env.worker!.inFlight <= 1 && nudge());
   try {
     return await waitForEnd(env, doc, run.id, t0, timeoutMs, (wake) => (nudge = wake));
   } finally {
@@ -192,12 +193,18 @@ export async function benchParallel(target: Target, sql: SqlAnalyzer, n = 40) {
   try {
     const code = "const fib = (k) => (k < 2 ? k : fib(k - 1) + fib(k - 2));\nexport default () => [{ fib: fib(10) }]";
     const nodes = Array.from({ length: n }, (_, i) => ({ id: `f${i}`, kind: "js" as const, name: `fib_${i}`, config: { code } }));
-    // Warm the sandbox and the connection once, like a running server would be.
-    await runToEnd(env, { format: "tributary/v1", name: "warmup", nodes: nodes.slice(0, 2), edges: [] }, sql);
-    // A moment idle, as a server between runs: the sandbox makes its spare isolates ready.
-    await new Promise((r) => setTimeout(r, 500));
-    const { ms } = await runToEnd(env, { format: "tributary/v1", name: `parallel_${n}`, nodes, edges: [] }, sql);
-    return { name: `parallel_${n}_fib10_${target.driver}`, tasks: n, wallMs: Math.round(ms), targetMs: 200, meetsTarget: ms <= 200 };
+    // Steady state, as in a server that has run this before: one run of the same pipeline first
+    // (its connections opened, its code compiled), then each measured run after a moment idle,
+    // as between runs (the sandbox makes its spare isolates ready meanwhile). The median of 3.
+    const doc = (name: string): PipelineFile => ({ format: "tributary/v1", name, nodes, edges: [] });
+    await runToEnd(env, doc("parallel_warmup"), sql);
+    const runs: number[] = [];
+    for (let i = 0; i < 3; i++) {
+      await new Promise((r) => setTimeout(r, 500));
+      runs.push(Math.round((await runToEnd(env, doc(`parallel_${n}_${i}`), sql)).ms));
+    }
+    const ms = [...runs].sort((a, b) => a - b)[1]!;
+    return { name: `parallel_${n}_fib10_${target.driver}`, tasks: n, wallMs: ms, runsMs: runs, targetMs: 200, meetsTarget: ms <= 200 };
   } finally {
     await env.close();
   }
