@@ -230,17 +230,22 @@ async function rssOf(pid: number): Promise<number> {
  * Read from /proc without blocking: a synchronous `ps` every 100 ms took a quarter of the
  * event loop on a loaded machine, which on PGlite is the thread that runs the database.
  */
-async function withPeakMemory<T>(children: () => number[], fn: () => Promise<T>): Promise<{ value: T; peakMb: number }> {
+async function withPeakMemory<T>(children: () => number[], fn: () => Promise<T>): Promise<{ value: T; peakMb: number; at: { processMb: number; sandboxMb: number; wasmAndBuffersMb: number } }> {
   let peak = 0;
+  let at = { processMb: 0, sandboxMb: 0, wasmAndBuffersMb: 0 };
   let sampling = false;
+  const mb = (b: number) => Math.round(b / 1024 / 1024);
   const sample = async () => {
     if (sampling) return;
     sampling = true;
     try {
-      const own = process.memoryUsage().rss;
-      let total = own;
-      for (const pid of children()) total += await rssOf(pid);
-      peak = Math.max(peak, total);
+      const usage = process.memoryUsage();
+      let sandbox = 0;
+      for (const pid of children()) sandbox += await rssOf(pid);
+      if (usage.rss + sandbox > peak) {
+        peak = usage.rss + sandbox;
+        at = { processMb: mb(usage.rss), sandboxMb: mb(sandbox), wasmAndBuffersMb: mb(usage.external) };
+      }
     } finally {
       sampling = false;
     }
@@ -250,7 +255,7 @@ async function withPeakMemory<T>(children: () => number[], fn: () => Promise<T>)
     await sample();
     const value = await fn();
     await sample();
-    return { value, peakMb: Math.round(peak / 1024 / 1024) };
+    return { value, peakMb: Math.round(peak / 1024 / 1024), at };
   } finally {
     clearInterval(timer);
   }
@@ -289,7 +294,7 @@ export async function benchRows(target: Target, sql: SqlAnalyzer, rows = 1_000_0
       { readInput: async () => [], writeRows: async () => {}, log: () => {} },
     );
     const before = process.memoryUsage().rss + (await Promise.all(env.sandbox.pids.map(rssOf))).reduce((a, b) => a + b, 0);
-    const { value, peakMb } = await withPeakMemory(() => env.sandbox.pids, () => runToEnd(env, doc, sql, 1_800_000));
+    const { value, peakMb, at } = await withPeakMemory(() => env.sandbox.pids, () => runToEnd(env, doc, sql, 1_800_000));
     const tasks = await latestTasks(env.app.db, value.run.id);
     const ms = (id: string) => {
       const t = tasks.find((x) => x.nodeId === id)!;
@@ -300,6 +305,8 @@ export async function benchRows(target: Target, sql: SqlAnalyzer, rows = 1_000_0
       name: `rows_${rows}_${target.driver}`,
       rows,
       peakMemoryMb: peakMb,
+      // At the peak: this process (of it, WebAssembly memories and buffers: `external`) and the sandbox child.
+      peakSplit: at,
       // This process (with PGlite, both databases' WASM heaps) and the sandbox child, just before the run.
       memoryBeforeRunMb: Math.round(before / 1024 / 1024),
       targetPeakMemoryMb: 1024,
