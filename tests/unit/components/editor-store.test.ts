@@ -2,16 +2,9 @@ import { beforeEach, describe, expect, it } from "vitest";
 import { expectProblems, seedProblems, useProblemStore } from "@/components/editor/problems";
 import { onlyMoved, useEditor } from "@/components/editor/store";
 import type { PipelineFile, Problem } from "@/server/pipeline";
+import { twoSqlNodes } from "@/tests/fixtures/pipelines";
 
-const doc: PipelineFile = {
-  format: "tributary/v1",
-  name: "p",
-  nodes: [
-    { id: "a", kind: "sql", name: "a", config: { sql: "select 1 as x" }, position: { x: 0, y: 0 } },
-    { id: "b", kind: "sql", name: "b", config: { sql: "select x from a" }, position: { x: 300, y: 0 } },
-  ],
-  edges: [{ from: "a", to: "b" }],
-};
+const doc: PipelineFile = twoSqlNodes();
 
 const sqlProblem: Problem = { code: "sql_unknown_table", severity: "error", path: ["nodes", 1, "config", "sql"], message: "b reads ghost", nodeId: "b" };
 const graphProblem: Problem = { code: "dangling_edge", severity: "error", path: ["edges", 0], message: "edge to ghost", nodeId: "a" };

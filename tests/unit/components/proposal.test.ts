@@ -2,17 +2,9 @@ import { describe, expect, it } from "vitest";
 import { placeProposal } from "@/components/assistant/place";
 import { NODE_WIDTH, toProposalFlow } from "@/components/canvas/adapter";
 import type { PipelineFile } from "@/server/pipeline";
+import { twoSqlNodes } from "@/tests/fixtures/pipelines";
 
-const current: PipelineFile = {
-  format: "tributary/v1",
-  name: "p",
-  nodes: [
-    { id: "a", kind: "sql", name: "a", config: { sql: "select 1 as x" }, position: { x: 0, y: 0 } },
-    { id: "b", kind: "sql", name: "b", config: { sql: "select x from a" }, position: { x: 300, y: 0 } },
-    { id: "gone", kind: "sql", name: "gone", config: { sql: "select 2 as y" }, position: { x: 0, y: 200 } },
-  ],
-  edges: [{ from: "a", to: "b" }],
-};
+const current: PipelineFile = twoSqlNodes({ id: "gone", kind: "sql", name: "gone", config: { sql: "select 2 as y" }, position: { x: 0, y: 200 } });
 
 describe("the assistant's proposal on the canvas", () => {
   it("marks added, changed and removed nodes and edges; unchanged ones carry no mark", () => {
