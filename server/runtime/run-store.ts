@@ -16,7 +16,7 @@ import { LeaseLostError, TaskFailure } from "./errors";
 import { runEventFor, type EventType, type RunEvent } from "./events";
 import { buildPlan, downstreamClosure, planFor, type Plan } from "./plan";
 import { runSchemaName } from "./outputs";
-import { preparedRowsOf, rowsOf } from "./sql";
+import { preparedRowsOf, rowsOf, withDbRetry } from "./sql";
 import {
   aggregateItems, decide, edgeState, isTerminal, runOutcome, TERMINAL_RUN_STATES, type RunState, type TaskState,
 } from "./states";
@@ -1010,7 +1010,9 @@ export async function reapLapsedLeases(db: Db): Promise<number> {
 
 /** Cancel a run: it ends canceled, its unfinished tasks are canceled; running ones stop at their next heartbeat. */
 export async function cancelRun(db: Db, runId: string): Promise<RunRow> {
-  await db.transaction(async (tx) => {
+  // Retried on a deadlock: the last task's completion (which does not lock the run's row until
+  // it ends the run) may hold task rows this needs while waiting for the run's row this holds.
+  await withDbRetry(() => db.transaction(async (tx) => {
     const t = tx as unknown as Db;
     const [run] = await rowsOf<{ state: RunState }>(t, sql`select state from runs where id = ${runId} for no key update`);
     if (!run) throw new NotFoundError(`no run with id ${runId}`);
@@ -1025,7 +1027,7 @@ export async function cancelRun(db: Db, runId: string): Promise<RunRow> {
       ...canceled.map((c) => ({ runId, taskRunId: c.id, type: "TASK_CANCELED" as const, payload: { node: c.nodeId } })),
       { runId, type: "RUN_CANCELED" },
     ]);
-  });
+  }));
   const run = await getRunRow(db, runId);
   await promoteRuns(db, run.pipelineId, (await planOfRun(db, run)).pipeline.maxActiveRuns ?? 1);
   return run;

@@ -25,3 +25,16 @@ export async function preparedRowsOf<T>(db: Db, query: SQL): Promise<T[]> {
   const q = dialect.sqlToQuery(query);
   return (await client.unsafe(q.sql, q.params, { prepare: true })) as T[];
 }
+
+/** Deadlocks and serialization failures are the database asking to try again: do, a few times. */
+export async function withDbRetry<T>(fn: () => Promise<T>): Promise<T> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await fn();
+    } catch (error) {
+      const code = (error as { code?: string; cause?: { code?: string } }).code ?? (error as { cause?: { code?: string } }).cause?.code;
+      if (attempt >= 5 || (code !== "40P01" && code !== "40001")) throw error;
+      await new Promise((r) => setTimeout(r, 10 * attempt + Math.random() * 20));
+    }
+  }
+}

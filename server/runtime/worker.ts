@@ -10,6 +10,7 @@ import { taskLogs } from "@/db/schema";
 import { CanceledFailure, failureOf, LeaseLostError, TaskFailure } from "./errors";
 import { executeTask, type ExecutorDeps } from "./executor";
 import { claimTasks, completeTask, failTask, heartbeatTasks, reapLapsedLeases, type ClaimedTask } from "./run-store";
+import { withDbRetry } from "./sql";
 
 export interface WorkerOptions {
   id?: string;
@@ -28,19 +29,6 @@ export interface TaskReport {
   error?: string;
   rows?: number;
   ms: number;
-}
-
-/** Deadlocks and serialization failures are the database asking to try again: do, a few times. */
-async function withDbRetry<T>(fn: () => Promise<T>): Promise<T> {
-  for (let attempt = 1; ; attempt++) {
-    try {
-      return await fn();
-    } catch (error) {
-      const code = (error as { code?: string; cause?: { code?: string } }).code ?? (error as { cause?: { code?: string } }).cause?.code;
-      if (attempt >= 5 || (code !== "40P01" && code !== "40001")) throw error;
-      await new Promise((r) => setTimeout(r, 10 * attempt + Math.random() * 20));
-    }
-  }
 }
 
 /** Tasks a worker runs at once unless told: TRIBUTARY_WORKER_CONCURRENCY, else 8. */
