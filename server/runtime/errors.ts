@@ -34,8 +34,30 @@ export class LeaseLostError extends Error {
   }
 }
 
+/** Error codes of a database connection lost or refused: postgres.js's and the system's, and SQLSTATE 57P01–57P03 (the server shutting down or starting). */
+const CONNECTION_CODES = new Set([
+  "ECONNREFUSED", "ECONNRESET", "EPIPE", "ETIMEDOUT", "CONNECTION_CLOSED", "CONNECTION_ENDED", "CONNECTION_DESTROYED", "CONNECT_TIMEOUT",
+  "57P01", "57P02", "57P03",
+]);
+
+/** Whether `error` is the database connection being lost or refused (class 08 included): the infrastructure's fault, not the task's. */
+export function isConnectionLoss(error: unknown): boolean {
+  const e = error as { code?: unknown; cause?: { code?: unknown } } | null;
+  const code = e?.code ?? e?.cause?.code;
+  return typeof code === "string" && (CONNECTION_CODES.has(code) || code.startsWith("08"));
+}
+
+/**
+ * The attempt could not finish because a database connection was lost (a server restarting, say).
+ * Like a lost lease, it is followed by a new attempt that does not use up the node's `retries`.
+ */
+export function connectionLost(what: string, error: unknown): TaskFailure {
+  return new TaskFailure(`${what}: the database connection was lost (${(error as Error).message ?? String(error)}); the task runs again`, true, "connection");
+}
+
 export function failureOf(error: unknown): TaskFailure {
   if (error instanceof TaskFailure) return error;
+  if (isConnectionLoss(error)) return connectionLost("the task", error);
   const e = error as { message?: string; kind?: string; retryable?: boolean; code?: string; position?: string };
   const retryable = typeof e.retryable === "boolean" ? e.retryable : true;
   return new TaskFailure(e.message ?? String(error), retryable, e.kind ?? "task", e.position ? { position: Number(e.position) } : {});

@@ -7,7 +7,7 @@
  */
 import type { PipelineNode } from "@/server/pipeline";
 import { type CsvCopy, ident, type Row, type Warehouse } from "@/db/warehouse";
-import { TaskFailure } from "./errors";
+import { connectionLost, isConnectionLoss, TaskFailure } from "./errors";
 
 /** The role SQL cells run as: it can create tables in run schemas and nothing on the app's side. */
 export const CELL_ROLE = "tributary_cell";
@@ -253,7 +253,9 @@ export class TableWriter {
     private readonly label = "",
   ) {}
 
-  private failure(message: string): TaskFailure {
+  /** A write that failed: the data's fault (not retryable), or a lost connection's (a new attempt follows). */
+  private failure(message: string, cause: unknown): TaskFailure {
+    if (isConnectionLoss(cause)) return connectionLost(this.label || "writing rows", cause);
     return new TaskFailure(this.label ? `${this.label}: ${message}` : message, false, "write");
   }
 
@@ -311,7 +313,7 @@ export class TableWriter {
   private copyFailure(error: unknown): TaskFailure {
     const e = error as { message?: string; where?: string };
     const where = e.where && !(e.message ?? "").includes(e.where) ? ` (${e.where})` : "";
-    return this.failure(`writing the rows after row ${this.copyFrom} failed: ${e.message ?? String(error)}${where}`);
+    return this.failure(`writing the rows after row ${this.copyFrom} failed: ${e.message ?? String(error)}${where}`, error);
   }
 
   /** Give up: a COPY in progress is stopped (nothing of it stays), so the table can be dropped. */
@@ -340,7 +342,7 @@ export class TableWriter {
       try {
         await this.wh.query(`create table ${this.table} as select ${names} from jsonb_to_recordset($1::text::jsonb) as r(${cols})`, [json ?? JSON.stringify(batch)]);
       } catch (error) {
-        throw this.failure(`writing rows 1–${batch.length} failed: ${(error as Error).message}`);
+        throw this.failure(`writing rows 1–${batch.length} failed: ${(error as Error).message}`, error);
       }
       this.rows += batch.length;
       return;
@@ -355,7 +357,7 @@ export class TableWriter {
       n = await this.wh.insertJson(this.table, json);
     } catch (error) {
       const which = count !== undefined ? `rows ${this.rows + 1}–${this.rows + count}` : `the rows after row ${this.rows}`;
-      throw this.failure(`writing ${which} failed: ${(error as Error).message}`);
+      throw this.failure(`writing ${which} failed: ${(error as Error).message}`, error);
     }
     this.rows += n;
     return n;

@@ -219,7 +219,8 @@ export class Worker {
       logs.push({ level: "error", message: failure.message });
       await this.saveLogs(task, logs).catch(() => {});
       try {
-        const { retrying } = await withDbRetry(() => failTask(this.deps.db, task, failure, { canceled }));
+        // A lost database connection is treated like a lost lease: a new attempt at once, not a retry.
+        const { retrying } = await withDbRetry(() => failTask(this.deps.db, task, failure, { canceled, leaseLost: failure.kind === "connection" }));
         report({ state: canceled ? "canceled" : retrying ? "retrying" : "failed", error: failure.message });
       } catch (inner) {
         if (inner instanceof LeaseLostError) report({ state: canceled ? "canceled" : "lost", error: failure.message });

@@ -1,10 +1,11 @@
 /** A warehouse error as a task failure that names the node and, when Postgres gives one, the position in the cell's SQL. */
-import { TaskFailure } from "../errors";
+import { connectionLost, isConnectionLoss, TaskFailure } from "../errors";
 import { originalOffset, type PreparedSql } from "../sql-cell";
 import type { NodeContext } from "./context";
 
 export function sqlFailure(ctx: NodeContext, error: unknown, original: string, prepared: PreparedSql): TaskFailure {
   if (ctx.signal.aborted) return ctx.signal.reason instanceof TaskFailure ? ctx.signal.reason : new TaskFailure("aborted", false, "canceled");
+  if (isConnectionLoss(error)) return connectionLost(`node '${ctx.node.name}'`, error);
   const e = error as { message?: string; code?: string; position?: string };
   const message = e.message ?? String(error);
   if (e.code === "57014") {
