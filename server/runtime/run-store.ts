@@ -16,7 +16,7 @@ import { LeaseLostError, TaskFailure } from "./errors";
 import { runEventFor, type EventType, type RunEvent } from "./events";
 import { buildPlan, downstreamClosure, planFor, type Plan } from "./plan";
 import { runSchemaName } from "./outputs";
-import { preparedRowsOf, rowsOf, withDbRetry } from "./sql";
+import { isEmbedded, preparedRowsOf, rowsOf, withDbRetry } from "./sql";
 import {
   aggregateItems, decide, edgeState, isTerminal, runOutcome, TERMINAL_RUN_STATES, type RunState, type TaskState,
 } from "./states";
@@ -678,7 +678,9 @@ async function completeSimply(db: Db, task: ClaimedTask, outcome: TaskOutcome, p
   const queued = (r.moved ?? []).filter((m) => m.type === "TASK_QUEUED");
   // Only running tasks were left open: now that this success is committed, look again (of two
   // last tasks finishing at once, the later commit sees the earlier one and ends the run).
-  const ended = !!r.ended || (r.state === "running" && !!r.open && !r.waiting && (await finishRunIfDone(db, task.run, plan)));
+  // (Not on embedded PGlite: its transactions run one after another, so no two completions can
+  // each have seen the other unfinished.)
+  const ended = !!r.ended || (r.state === "running" && !!r.open && !r.waiting && !isEmbedded(db) && (await finishRunIfDone(db, task.run, plan)));
   // The queued tasks' only upstream is this one, now final: hand its row to the claimer.
   const mine: TaskRow = {
     ...task, state: "success", rows: outcome.rows ?? null, outputTable: outcome.outputTable ?? null, result: outcome.result ?? null, error: null, finishedAt: new Date(),

@@ -8,6 +8,21 @@ export async function rowsOf<T>(db: Db, query: SQL): Promise<T[]> {
   return (Array.isArray(result) ? result : (result as { rows: T[] }).rows) as T[];
 }
 
+/** The postgres.js client behind a drizzle database (not a transaction), if that is its driver. */
+function postgresJsOf(db: Db): PostgresJs | undefined {
+  const client = (db as { $client?: unknown }).$client as Partial<PostgresJs & { begin: unknown }> | undefined;
+  return client && typeof client.unsafe === "function" && typeof client.begin === "function" ? (client as PostgresJs) : undefined;
+}
+
+/**
+ * Whether the app database is embedded PGlite: one connection in one process, so its
+ * transactions run one after another and never see each other in flight.
+ */
+export function isEmbedded(db: Db): boolean {
+  const client = (db as { $client?: unknown }).$client;
+  return client !== undefined && postgresJsOf(db) === undefined;
+}
+
 interface PostgresJs {
   unsafe(text: string, params: unknown[], options: { prepare: boolean }): Promise<unknown[]>;
 }
@@ -19,9 +34,9 @@ interface PostgresJs {
  * a round trip more per call. Anything else (PGlite, a transaction) runs as `rowsOf` does.
  */
 export async function preparedRowsOf<T>(db: Db, query: SQL): Promise<T[]> {
-  const client = (db as { $client?: unknown }).$client as Partial<PostgresJs> | undefined;
+  const client = postgresJsOf(db);
   const dialect = (db as unknown as { dialect?: PgDialect }).dialect;
-  if (!client || typeof client.unsafe !== "function" || typeof (client as { begin?: unknown }).begin !== "function" || !dialect) return rowsOf<T>(db, query);
+  if (!client || !dialect) return rowsOf<T>(db, query);
   const q = dialect.sqlToQuery(query);
   return (await client.unsafe(q.sql, q.params, { prepare: true })) as T[];
 }
