@@ -63,15 +63,16 @@ export interface PreparedCell extends PreparedSql {
  * an upstream output with one table (`from orders`) becomes that table (`"run_x"."t_y" as orders`),
  * so the cell reads it without a view being (re)published in the warehouse first — a catalog
  * write and a commit per upstream per task. Anything else (a forEach output's several tables,
- * a CTE of the same name, a reference whose text the parser's location does not match) is
- * read through the upstream's view, as before.
+ * a CTE of the same name, `TABLE name`, a reference whose text the parser's location does not
+ * match) is read through the upstream's view, as before.
  */
 export function prepareCellSelect(ctx: NodeContext, sql: string, what: string): PreparedCell {
   const views = new Set<string>();
   const prepared = prepareSelect(sql, ctx.bindings, ctx.sql, what, (index, cast) => `(($1->>${index})::${cast})`, (ref) => {
     const up = ref.schema === undefined ? ctx.upstream.get(ref.name) : undefined;
     if (!up) return undefined;
-    if (!ref.span || up.tables.length !== 1) {
+    // `TABLE orders` takes no alias after the name: that form reads the view.
+    if (!ref.span || up.tables.length !== 1 || /\btable\s*$/i.test(sql.slice(0, ref.offset))) {
       views.add(ref.name);
       return undefined;
     }

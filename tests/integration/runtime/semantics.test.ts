@@ -481,14 +481,21 @@ describe.each(targets.map((t) => t.name))("runtime semantics on %s", (name) => {
              from base join other o using (k)`,
         ),
         sqlNode("broken", "select :n::int as p,\n  base.nosuch from base"),
+        // Forms where an alias cannot follow the name: read through the view.
+        sqlNode("whole", "TABLE base"),
+        sqlNode("only_sampled", "select x from only base tablesample system (100) where base.x = 1"),
       ],
-      [edge("base", "reader"), edge("other", "reader"), edge("base", "broken")],
+      [edge("base", "reader"), edge("other", "reader"), edge("base", "broken"), edge("base", "whole"), edge("base", "only_sampled")],
       { params: { n: { type: "integer", default: 7 } } },
     );
     const run = await rt.start(doc);
     const { run: done, tasks } = await rt.wait(run.id);
     expect(tasks.get("reader")!.error).toBeNull();
     expect(await rt.wh.query(`select x, y, n, p from "${done.schemaName}"."${tasks.get("reader")!.outputTable}"`)).toEqual([{ x: 1, y: 20, n: 1, p: 7 }]);
+    for (const n of ["whole", "only_sampled"]) {
+      expect([n, tasks.get(n)!.error]).toEqual([n, null]);
+      expect(await rt.wh.query(`select x from "${done.schemaName}"."${tasks.get(n)!.outputTable}"`)).toEqual([{ x: 1 }]);
+    }
     // The param and the upstream name before it were replaced; the position is still the cell's own.
     expect(tasks.get("broken")!.error!.message).toMatch(/^node 'broken': column base\.nosuch does not exist \(line 2, column 3 of the SQL\)$/);
   });
