@@ -62,6 +62,33 @@ export function ident(name: string): string {
 async function openPglite(dir: string): Promise<Warehouse> {
   const { pg, release } = await openLockedPglite(dir, "warehouse", { parsers: { 20: Number } });
   const query = async <T,>(text: string, params: unknown[] = []) => (await pg.query<T>(text, params)).rows;
+  /** PGlite has no streaming COPY: chunks gathered and loaded as COPYs of about PGLITE_COPY_CHARS. */
+  const copyCsvStream = (table: string, columns: string[]): CsvCopy => {
+    const statement = `copy ${table} (${columns.map(ident).join(", ")}) from '/dev/blob' with (format csv)`;
+    let parts: string[] = [];
+    let size = 0;
+    let aborted = false;
+    const load = async () => {
+      if (aborted) throw new Error("copy aborted");
+      if (size === 0) return;
+      const blob = new Blob(parts);
+      parts = [];
+      size = 0;
+      await pg.query(statement, [], { blob });
+    };
+    return {
+      write: async (chunk) => {
+        parts.push(chunk);
+        size += chunk.length;
+        if (size >= PGLITE_COPY_CHARS) await load();
+      },
+      end: load,
+      abort: () => {
+        aborted = true;
+        parts = [];
+      },
+    };
+  };
   return {
     driver: "pglite",
     location: dir,
@@ -76,34 +103,12 @@ async function openPglite(dir: string): Promise<Warehouse> {
       });
     },
     copyCsv: async (table, columns, csv) => {
-      await pg.query(`copy ${table} (${columns.map(ident).join(", ")}) from '/dev/blob' with (format csv)`, [], { blob: new Blob([csv]) });
+      // One chunk: a single COPY, loaded by `end` (or by `write` when it is past PGLITE_COPY_CHARS).
+      const copy = copyCsvStream(table, columns);
+      await copy.write(csv);
+      await copy.end();
     },
-    copyCsvStream: (table, columns) => {
-      const statement = `copy ${table} (${columns.map(ident).join(", ")}) from '/dev/blob' with (format csv)`;
-      let parts: string[] = [];
-      let size = 0;
-      let aborted = false;
-      const load = async () => {
-        if (aborted) throw new Error("copy aborted");
-        if (size === 0) return;
-        const blob = new Blob(parts);
-        parts = [];
-        size = 0;
-        await pg.query(statement, [], { blob });
-      };
-      return {
-        write: async (chunk) => {
-          parts.push(chunk);
-          size += chunk.length;
-          if (size >= PGLITE_COPY_CHARS) await load();
-        },
-        end: load,
-        abort: () => {
-          aborted = true;
-          parts = [];
-        },
-      };
-    },
+    copyCsvStream,
     insertJson: async (table, json) => (await pg.query(insertJsonSql(table), [json])).affectedRows ?? 0,
     close: async () => {
       try {

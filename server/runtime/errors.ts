@@ -40,11 +40,17 @@ const CONNECTION_CODES = new Set([
   "57P01", "57P02", "57P03",
 ]);
 
-/** Whether `error` is the database connection being lost or refused (class 08 included): the infrastructure's fault, not the task's. */
-export function isConnectionLoss(error: unknown): boolean {
+/** A database error's code (SQLSTATE, or the driver's), on the error or on its cause (drizzle wraps driver errors). */
+export function errorCode(error: unknown): string | undefined {
   const e = error as { code?: unknown; cause?: { code?: unknown } } | null;
   const code = e?.code ?? e?.cause?.code;
-  return typeof code === "string" && (CONNECTION_CODES.has(code) || code.startsWith("08"));
+  return typeof code === "string" ? code : undefined;
+}
+
+/** Whether `error` is the database connection being lost or refused (class 08 included): the infrastructure's fault, not the task's. */
+export function isConnectionLoss(error: unknown): boolean {
+  const code = errorCode(error);
+  return code !== undefined && (CONNECTION_CODES.has(code) || code.startsWith("08"));
 }
 
 /**

@@ -191,16 +191,20 @@ export function inferColumns(rows: readonly Row[], declared: Record<string, stri
 
 const NUMERIC_TYPES = new Set(["bigint", "integer", "double precision", "numeric"]);
 
+/** A text as a quoted CSV field (a quoted empty field is '', an unquoted one NULL). */
+export function csvQuote(s: string): string {
+  return s.includes('"') ? `"${s.replace(/"/g, '""')}"` : `"${s}"`;
+}
+
 /** How a value of a column of `type` is written as a CSV field (quoted unless a finite number; NULL is an empty unquoted field). */
 function csvFieldWriter(type: string): (value: unknown) => string {
-  const quote = (s: string) => (s.includes('"') ? `"${s.replace(/"/g, '""')}"` : `"${s}"`);
   const numeric = NUMERIC_TYPES.has(type);
   return (value) => {
     if (value === null || value === undefined) return "";
     if (numeric && typeof value === "number" && Number.isFinite(value)) return String(value);
-    if (type === "jsonb") return quote(JSON.stringify(value));
-    if (typeof value === "object") return quote(value instanceof Date ? value.toISOString() : JSON.stringify(value));
-    return quote(String(value));
+    if (type === "jsonb") return csvQuote(JSON.stringify(value));
+    if (typeof value === "object") return csvQuote(value instanceof Date ? value.toISOString() : JSON.stringify(value));
+    return csvQuote(String(value));
   };
 }
 
@@ -259,7 +263,7 @@ export class TableWriter {
     return new TaskFailure(this.label ? `${this.label}: ${message}` : message, false, "write");
   }
 
-  /** Rows as objects: their keys are checked here, then they are loaded as one JSON text. */
+  /** Rows as objects: their keys are checked here, then they are loaded as one JSON text (past COPY_AFTER_ROWS, through the COPY). */
   async write(batch: readonly Row[]): Promise<void> {
     if (batch.length === 0) return;
     if (!this.columns) return this.create(batch, null);
@@ -274,9 +278,10 @@ export class TableWriter {
   }
 
   /**
-   * A batch as JSON text (an array of row objects, as the JS sandbox sends it). Only the first
-   * batch is parsed here, for the column types; later ones go to the database as they are (the
-   * sandbox checked their keys against the first batch's: `checkColumns`). Returns the rows written.
+   * A batch as JSON text (an array of row objects, as the JS sandbox sends it). The first batch is
+   * parsed here, for the column types; later ones go to the database as they are (the sandbox
+   * checked their keys against the first batch's: `checkColumns`) until COPY_AFTER_ROWS, and are
+   * parsed into CSV for the COPY after that. Returns the rows written.
    */
   async writeJson(json: string): Promise<number> {
     if (!this.columns) {

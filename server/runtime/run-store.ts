@@ -12,7 +12,7 @@ import {
   type PipelineFile, type Problem,
 } from "@/server/pipeline";
 import type { SqlAnalyzer } from "@/server/pipeline/sql-references";
-import { LeaseLostError, TaskFailure } from "./errors";
+import { errorCode, LeaseLostError, TaskFailure } from "./errors";
 import { runEventFor, type EventType, type RunEvent } from "./events";
 import { buildPlan, downstreamClosure, planFor, type Plan } from "./plan";
 import { runSchemaName } from "./outputs";
@@ -519,17 +519,7 @@ export type HeartbeatAnswer = "ok" | "lost" | "canceled";
 
 /** Extend the lease (from database time) if this worker still holds it. */
 export async function heartbeat(db: Db, task: Pick<TaskRow, "id" | "leaseToken">, leaseSeconds: number): Promise<HeartbeatAnswer> {
-  const [row] = await rowsOf<{ state: string; runState: string }>(
-    db,
-    sql`update task_runs t set lease_until = now() + make_interval(secs => ${leaseSeconds})
-        from runs r where t.id = ${task.id} and t.lease_token = ${task.leaseToken} and t.state = 'running' and r.id = t.run_id
-        returning t.state, r.state as "runState"`,
-  );
-  if (!row) {
-    const [now] = await rowsOf<{ state: string }>(db, sql`select state from task_runs where id = ${task.id}`);
-    return now?.state === "canceled" ? "canceled" : "lost";
-  }
-  return row.runState === "canceled" ? "canceled" : "ok";
+  return (await heartbeatTasks(db, [task], leaseSeconds)).get(task.id)!;
 }
 
 /** Extend the leases of several tasks in one statement (a worker's heartbeat); the answer for each task id. */
@@ -572,12 +562,6 @@ export interface ClaimNext {
   max: number;
 }
 
-/**
- * Record success, fenced: only the holder of the current lease token may. Then
- * queue what this unblocks. A stale holder gets LeaseLostError and its result is dropped.
- * With `next`, the common case also claims up to `next.max` ready tasks in the same
- * transaction (returned; none when the case does not apply — the worker claims as usual).
- */
 export interface Completed {
   /** Tasks claimed for the freed slot in the same call. */
   claimed: ClaimedTask[];
@@ -588,6 +572,12 @@ export interface Completed {
   moreReady: boolean;
 }
 
+/**
+ * Record success, fenced: only the holder of the current lease token may. Then
+ * queue what this unblocks. A stale holder gets LeaseLostError and its result is dropped.
+ * With `next`, the common case also claims up to `next.max` ready tasks in the same
+ * transaction (returned; none when the case does not apply — the worker claims as usual).
+ */
 export async function completeTask(db: Db, task: ClaimedTask, outcome: TaskOutcome, next?: ClaimNext): Promise<Completed> {
   await ensureRuntimeFunctions(db);
   const plan = await planOfRun(db, task.run);
@@ -661,7 +651,7 @@ async function completeSimply(db: Db, task: ClaimedTask, outcome: TaskOutcome, p
     queue.push(id);
   }
   const events: RunEvent[] = [{ runId: task.runId, taskRunId: task.id, type: "TASK_SUCCEEDED", payload: { node: task.nodeId, mapIndex: task.mapIndex, attempt: task.attempt, rows: outcome.rows ?? null } }];
-  // One statement, so its own transaction: no BEGIN/COMMIT round trips while the run's row is locked.
+  // One statement, so its own transaction: no BEGIN/COMMIT round trips.
   let r: { ok: boolean; state?: RunState; moved?: { id: string; nodeId: string; type: EventType }[]; open?: boolean; waiting?: boolean; ended?: boolean; claimed?: TaskRow[] } | undefined;
   try {
     r = await callFunction<NonNullable<typeof r>>(
@@ -670,8 +660,7 @@ async function completeSimply(db: Db, task: ClaimedTask, outcome: TaskOutcome, p
             ${next?.workerId ?? ""}::text, ${next?.leaseSeconds ?? 0}::float8, ${next?.max ?? 0}::int)`,
     );
   } catch (error) {
-    const e = error as { code?: string; cause?: { code?: string } };
-    if ((e.code ?? e.cause?.code) === "TRB01") return false; // rolled back: the general path ends the run
+    if (errorCode(error) === "TRB01") return false; // rolled back: the general path ends the run
     throw error;
   }
   if (!r?.ok) throw new LeaseLostError(task.id);

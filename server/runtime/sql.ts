@@ -2,6 +2,7 @@
 import type { SQL } from "drizzle-orm";
 import type { PgDialect } from "drizzle-orm/pg-core";
 import type { Db } from "@/db/client";
+import { errorCode } from "./errors";
 
 export async function rowsOf<T>(db: Db, query: SQL): Promise<T[]> {
   const result = (await db.execute(query)) as unknown;
@@ -47,7 +48,7 @@ export async function withDbRetry<T>(fn: () => Promise<T>): Promise<T> {
     try {
       return await fn();
     } catch (error) {
-      const code = (error as { code?: string; cause?: { code?: string } }).code ?? (error as { cause?: { code?: string } }).cause?.code;
+      const code = errorCode(error);
       if (attempt >= 5 || (code !== "40P01" && code !== "40001")) throw error;
       await new Promise((r) => setTimeout(r, 10 * attempt + Math.random() * 20));
     }

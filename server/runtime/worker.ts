@@ -31,6 +31,17 @@ export interface TaskReport {
   ms: number;
 }
 
+/** A task in flight: how to stop it (lease lost, run canceled), and what its end tells the dispatcher. */
+interface InFlight {
+  task: ClaimedTask;
+  cancel: AbortController;
+  /** Its lease was lost: its result must not be recorded. */
+  lost: boolean;
+  /** Its completion claimed all it queued and found nothing else ready: no need to wake the dispatcher. */
+  quiet: boolean;
+  done: Promise<void>;
+}
+
 /** Tasks a worker runs at once unless told: TRIBUTARY_WORKER_CONCURRENCY, else 8. */
 export function defaultConcurrency(): number {
   return Number(process.env.TRIBUTARY_WORKER_CONCURRENCY) || 8;
@@ -46,7 +57,7 @@ export class Worker {
   private running = false;
   private dispatcher: Promise<void> = Promise.resolve();
   /** Tasks in flight, each with how to stop it when its lease is lost or its run canceled. */
-  private readonly active = new Map<string, { task: ClaimedTask; cancel: AbortController; lost: boolean; quiet: boolean; done: Promise<void> }>();
+  private readonly active = new Map<string, InFlight>();
   private wakers: (() => void)[] = [];
   /** Set by wake(): work may have appeared since the dispatcher last looked. */
   private woken = false;
@@ -148,7 +159,7 @@ export class Worker {
   }
 
   private launch(task: ClaimedTask): void {
-    const entry = { task, cancel: new AbortController(), lost: false, quiet: false, done: Promise.resolve() };
+    const entry: InFlight = { task, cancel: new AbortController(), lost: false, quiet: false, done: Promise.resolve() };
     this.active.set(task.id, entry);
     entry.done = this.run(entry)
       .catch((error: unknown) => console.error(`worker ${this.id}: task ${task.id}: ${(error as Error).message}`))
@@ -178,7 +189,7 @@ export class Worker {
     }
   }
 
-  private async run(entry: { task: ClaimedTask; cancel: AbortController; lost: boolean; quiet: boolean }): Promise<void> {
+  private async run(entry: InFlight): Promise<void> {
     const { task, cancel } = entry;
     const t0 = performance.now();
     let logLines = 0;

@@ -151,7 +151,6 @@ export const runJs: NodeRunner = async (ctx) => {
     );
   } catch (error) {
     writer.abort();
-    for (const list of readers.values()) for (const r of list) r.close();
     if (error instanceof TaskFailure) throw error;
     if (ctx.signal.aborted && ctx.signal.reason instanceof TaskFailure) throw ctx.signal.reason;
     if (error instanceof JsCellError) {
@@ -165,8 +164,9 @@ export const runJs: NodeRunner = async (ctx) => {
       });
     }
     throw error;
+  } finally {
+    for (const list of readers.values()) for (const r of list) r.close();
   }
-  for (const list of readers.values()) for (const r of list) r.close();
   stats.totalMs = performance.now() - startedAt;
   recentJsStats.set(ctx.outputTable, stats);
   while (recentJsStats.size > 20) recentJsStats.delete(recentJsStats.keys().next().value!);

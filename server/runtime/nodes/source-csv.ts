@@ -8,7 +8,7 @@ import path from "node:path";
 import { parse } from "csv-parse";
 import { ident, type CsvCopy } from "@/db/warehouse";
 import { TaskFailure } from "../errors";
-import { qualified } from "../outputs";
+import { csvQuote, qualified } from "../outputs";
 import type { NodeRunner } from "./context";
 
 const SAMPLE = 10_000;
@@ -32,10 +32,6 @@ export function inferCsvType(values: readonly string[]): string {
   if (present.length === 0) return "text";
   for (const [type, re] of tests) if (present.every((v) => re.test(v))) return type;
   return "text";
-}
-
-function quote(field: string): string {
-  return `"${field.replace(/"/g, '""')}"`;
 }
 
 export const runCsvSource: NodeRunner = async (ctx) => {
@@ -71,7 +67,7 @@ export const runCsvSource: NodeRunner = async (ctx) => {
   };
   const flush = async () => {
     if (!buffer.length) return;
-    const csv = buffer.map((r) => r.map((f) => (nulls.has(f) ? "" : quote(f))).join(",")).join("\n") + "\n";
+    const csv = buffer.map((r) => r.map((f) => (nulls.has(f) ? "" : csvQuote(f))).join(",")).join("\n") + "\n";
     try {
       copy ??= ctx.wh.copyCsvStream(out, header!);
       await copy.write(csv);
