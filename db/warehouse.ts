@@ -23,6 +23,14 @@ export interface Warehouse extends Querier {
    * server; PGlite runs statements to the end — see docs/runtime.md).
    */
   cancellable<T = Row>(text: string, params: unknown[], signal: AbortSignal | undefined, setup?: string[]): Promise<T[]>;
+  /**
+   * Run one statement alone (its own transaction) with `timeoutMs` as its statement_timeout,
+   * cancelled when `signal` aborts: what a cell's SQL runs as. Postgres: on a connection kept
+   * for such statements, whose session statement_timeout is sent only when it changes — one
+   * round trip per statement, no BEGIN/COMMIT. PGlite: the statement as is (it cannot stop a
+   * running statement; the runtime's timer fails the task when it ends — see docs/runtime.md).
+   */
+  timed<T = Row>(text: string, params: unknown[], opts: { timeoutMs: number; signal?: AbortSignal }): Promise<T[]>;
   /** COPY rows (CSV text with a header-less column order) into `table`. */
   copyCsv(table: string, columns: string[], csv: string): Promise<void>;
   /**
@@ -46,6 +54,9 @@ export interface CsvCopy {
   end(): Promise<void>;
   abort(): void;
 }
+
+/** At most this many `timed` statements (cells) run at once on Postgres; more wait for a connection. */
+const TIMED_CONNECTIONS = 16;
 
 /** PGlite has no streaming COPY: chunks are gathered and loaded this many characters at a time. */
 const PGLITE_COPY_CHARS = 8 * 1024 * 1024;
@@ -102,6 +113,10 @@ async function openPglite(dir: string): Promise<Warehouse> {
         return (await tx.query<T>(text, params)).rows;
       });
     },
+    timed: async <T,>(text: string, params: unknown[], opts: { signal?: AbortSignal }) => {
+      opts.signal?.throwIfAborted();
+      return query<T>(text, params);
+    },
     copyCsv: async (table, columns, csv) => {
       // One chunk: a single COPY, loaded by `end` (or by `write` when it is past PGLITE_COPY_CHARS).
       const copy = copyCsvStream(table, columns);
@@ -139,13 +154,13 @@ async function openPostgres(url: string, appUrl?: string): Promise<Warehouse> {
   // durable too (a crash before it loses both, and the task runs again). Another server gets
   // no such guarantee, so it keeps synchronous commits.
   const relaxed = appUrl !== undefined && sameServer(url, appUrl);
-  const sql = postgres(url, {
-    max: 10,
+  const options = {
     onnotice: () => {},
     connect_timeout: 10,
     types: { numberish: asNumber } as never,
     ...(relaxed ? { connection: { synchronous_commit: "off" } } : {}),
-  });
+  };
+  const sql = postgres(url, { ...options, max: 10 });
   try {
     await sql`select 1`;
   } catch (error) {
@@ -197,6 +212,59 @@ async function openPostgres(url: string, appUrl?: string): Promise<Warehouse> {
       signal?.removeEventListener("abort", onAbort);
     }
   };
+  /**
+   * Connections for `timed` statements: a pool of their own (a session statement_timeout never
+   * reaches the runtime's other statements), each kept reserved, with the statement_timeout its
+   * session has (null: not known). One that saw an error goes back to that pool (the next one
+   * reserved sets its timeout again); at most TIMED_CONNECTIONS are out at once, the rest wait.
+   */
+  type Slot = { conn: Awaited<ReturnType<ReturnType<typeof postgres>["reserve"]>>; timeoutMs: number | null };
+  let timedPool: ReturnType<typeof postgres> | null = null;
+  const timedIdle: Slot[] = [];
+  const timedWaiting: ((slot: Slot | null) => void)[] = [];
+  let timedOut = 0;
+  const takeSlot = async (): Promise<Slot> => {
+    const idle = timedIdle.pop();
+    if (idle) return idle;
+    if (timedOut < TIMED_CONNECTIONS) {
+      timedOut++;
+      try {
+        timedPool ??= postgres(url, { ...options, max: TIMED_CONNECTIONS });
+        return { conn: await timedPool.reserve(), timeoutMs: null };
+      } catch (error) {
+        timedOut--;
+        throw error;
+      }
+    }
+    // Handed a slot by the next statement to finish (null: it gave its connection back; take another).
+    return (await new Promise<Slot | null>((resolve) => timedWaiting.push(resolve))) ?? takeSlot();
+  };
+  const giveSlot = (slot: Slot, healthy: boolean) => {
+    if (!healthy) {
+      slot.conn.release();
+      timedOut--;
+    }
+    const next = timedWaiting.shift();
+    if (next) next(healthy ? slot : null);
+    else if (healthy) timedIdle.push(slot);
+  };
+  const timed = async <T,>(text: string, params: unknown[], opts: { timeoutMs: number; signal?: AbortSignal }): Promise<T[]> => {
+    opts.signal?.throwIfAborted();
+    const slot = await takeSlot();
+    const ms = Math.max(1, Math.round(opts.timeoutMs));
+    // Sent first (a simple query; postgres.js sends a query when it is first awaited, hence the
+    // `then` here), so it is in force before the statement.
+    const setting = slot.timeoutMs === ms ? null : slot.conn.unsafe(`set statement_timeout = ${ms}`).then(() => undefined);
+    // Prepared (the runtime's cell call has one text): otherwise postgres.js first asks for the parameter types, a round trip more.
+    const main = cancelOnAbort(slot.conn.unsafe(text, params as never[], { prepare: params.length > 0 }), opts.signal);
+    const [set, done] = await Promise.allSettled([setting, main]);
+    const ok = set.status === "fulfilled" && done.status === "fulfilled";
+    if (ok) slot.timeoutMs = ms;
+    giveSlot(slot, ok);
+    if (set.status === "rejected") throw set.reason;
+    if (done.status === "rejected") throw done.reason;
+    return done.value as unknown as T[];
+  };
   const run = <T,>(q: { unsafe: (t: string, p?: never[]) => unknown }, text: string, params: unknown[] = []) =>
     q.unsafe(text, params as never[]) as unknown as Promise<T[]>;
   return {
@@ -230,6 +298,7 @@ async function openPostgres(url: string, appUrl?: string): Promise<Warehouse> {
         conn.release();
       }
     },
+    timed,
     copyCsv: async (table, columns, csv) => {
       const copy = await openCopy(table, columns);
       await copy.write(csv);
@@ -255,7 +324,10 @@ async function openPostgres(url: string, appUrl?: string): Promise<Warehouse> {
       const result = (await sql.unsafe(insertJsonSql(table), [json] as never[])) as unknown as { count?: number };
       return Number(result.count ?? 0);
     },
-    close: () => sql.end({ timeout: 5 }),
+    close: async () => {
+      for (const slot of timedIdle.splice(0)) slot.conn.release();
+      await Promise.all([sql.end({ timeout: 5 }), timedPool?.end({ timeout: 5 })]);
+    },
   };
 }
 

@@ -35,10 +35,38 @@ export type SqlAnalyzer = (sql: string) => SqlAnalysis;
 
 let ready: Promise<SqlAnalyzer> | undefined;
 
-/** Load the parser once (≈ 50 ms) and return the analyzer. */
+/** Load the parser once (≈ 50 ms) and return the analyzer (remembering recent answers: see `remembered`). */
 export function loadSqlAnalyzer(): Promise<SqlAnalyzer> {
-  ready ??= loadModule().then(() => analyzeSql);
+  ready ??= loadModule().then(() => remembered(analyzeSql));
   return ready;
+}
+
+/** How many analyses `remembered` keeps, and the longest text it keeps one for. */
+const REMEMBERED = 2000;
+const REMEMBERED_CHARS = 20_000;
+
+/**
+ * The analyzer, answering a text it analyzed recently from memory: a run's cells were just
+ * analyzed when the run was validated, and each task analyzes its cell again (a parse is
+ * ≈ 0.1 ms of the server's thread per task). Analyses are read, never changed, by their users.
+ */
+function remembered(analyze: SqlAnalyzer): SqlAnalyzer {
+  const recent = new Map<string, SqlAnalysis>();
+  return (sql) => {
+    const known = recent.get(sql);
+    if (known) {
+      // Most recently used last: the first entry is the one to forget.
+      recent.delete(sql);
+      recent.set(sql, known);
+      return known;
+    }
+    const analysis = analyze(sql);
+    if (sql.length <= REMEMBERED_CHARS) {
+      recent.set(sql, analysis);
+      if (recent.size > REMEMBERED) recent.delete(recent.keys().next().value!);
+    }
+    return analysis;
+  };
 }
 
 /**

@@ -21,7 +21,7 @@ export const CELL_ROLE = "tributary_cell";
  * against the session user, not the current one. Params arrive as one jsonb array: `($1->>i)`.
  * Only the runtime may execute it (not the cell role), so a cell cannot use it to run non-SELECTs.
  */
-export const CELL_EXEC = "tributary_runtime.cell_exec";
+export const CELL_EXEC = "tributary_runtime.cell_exec_v2";
 
 export function runSchemaName(runId: string): string {
   return `run_${runId.replace(/-/g, "")}`;
@@ -83,10 +83,13 @@ async function prepareRunSchema(wh: Warehouse, schema: string): Promise<void> {
          end $$`);
       await tx.query(`create schema if not exists tributary_runtime`);
       await tx.query(`revoke all on schema tributary_runtime from public`);
-      await tx.query(`create or replace function ${CELL_EXEC}(stmt text, args jsonb, returns_rows boolean)
+      // search_path is set inside (set_config(…, true) lasts until the statement's transaction
+      // ends): the call is the whole transaction, one round trip (`Warehouse.timed`).
+      await tx.query(`create or replace function ${CELL_EXEC}(stmt text, args jsonb, returns_rows boolean, path text)
          returns setof jsonb language plpgsql security definer as $fn$
          declare n bigint;
          begin
+           perform set_config('search_path', path, true);
            if returns_rows then
              return query execute 'select to_jsonb(r) from (' || stmt || E'\n) r' using args;
            else
@@ -96,9 +99,9 @@ async function prepareRunSchema(wh: Warehouse, schema: string): Promise<void> {
            end if;
          end
          $fn$`);
-      await tx.query(`alter function ${CELL_EXEC}(text, jsonb, boolean) owner to ${CELL_ROLE}`);
+      await tx.query(`alter function ${CELL_EXEC}(text, jsonb, boolean, text) owner to ${CELL_ROLE}`);
       // Only the runtime (the warehouse login) may call it; a cell calling it could run any statement.
-      await tx.query(`revoke all on function ${CELL_EXEC}(text, jsonb, boolean) from public, ${CELL_ROLE}`);
+      await tx.query(`revoke all on function ${CELL_EXEC}(text, jsonb, boolean, text) from public, ${CELL_ROLE}`);
     });
     role.catch(() => roleReady.delete(wh));
     roleReady.set(wh, role);

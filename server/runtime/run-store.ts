@@ -707,7 +707,7 @@ const TASK_COLUMNS_TEXT = `id, run_id as "runId", node_id as "nodeId", map_index
 const CLAIM_FN = "tributary_claim_v2";
 /** The states of a task not yet final, as the partial index task_runs_open_idx lists them (written the same way, so the planner uses it). */
 const OPEN_STATES_SQL = "'pending', 'queued', 'running', 'up_for_retry'";
-const COMPLETE_SIMPLE_FN = "tributary_complete_simple_v6";
+const COMPLETE_SIMPLE_FN = "tributary_complete_simple_v7";
 const APPLY_FN = "tributary_advance_v1";
 
 /**
@@ -806,6 +806,8 @@ create or replace function ${COMPLETE_SIMPLE_FN}(p_run uuid, p_task uuid, p_toke
 returns jsonb language plpgsql as $fn$
 -- Record the success, queue the successors, end the run when it is done, and (p_claim > 0)
 -- claim the next ready tasks for the worker whose slot this frees: one transaction, one commit.
+-- What ${RECORD_SUCCESS_FN}, ${APPLY_FN} and ${CLAIM_FN} do for this case is written out here,
+-- not called: every statement of a completion is paid once per task.
 declare
   v_state text;
   v_moved jsonb;
@@ -814,15 +816,32 @@ declare
   v_ended boolean := false;
   v_claimed jsonb := '[]'::jsonb;
   v_waiting boolean := false;
+  v_ids uuid[];
 begin
   -- No lock on the run: this completion decides only its own downstream (each reads from this
   -- task alone), so completions of one run do not wait for each other's commits. The one thing
   -- they share is ending the run; see 'waiting' below.
-  v_state := ${RECORD_SUCCESS_FN}(p_run, p_task, p_token, p_rows, p_output, p_result, false);
-  if v_state is null then
-    return jsonb_build_object('ok', false);
+  update task_runs set state = 'success', finished_at = now(), rows = p_rows, output_table = p_output, result = p_result,
+         error = null, lease_until = null
+   where id = p_task and lease_token = p_token and state = 'running';
+  if not found then
+    return jsonb_build_object('ok', false); -- fenced: the attempt no longer holds the task
   end if;
-  v_moved := ${APPLY_FN}(p_run, case when v_state = 'running' then p_queue else '[]'::jsonb end, '[]'::jsonb, '[]'::jsonb, p_events);
+  select state into v_state from runs where id = p_run;
+  -- Queue the successors (only while the run is running) and log this task's events, then theirs.
+  with q as (update task_runs set state = 'queued'
+              where run_id = p_run and map_index = -1 and state = 'pending' and v_state = 'running'
+                and node_id = any(array(select jsonb_array_elements_text(p_queue)))
+              returning id, node_id),
+       ev as (insert into run_events (run_id, task_run_id, type, payload)
+              select run_id, task_run_id, type, payload from (
+                select (e->>'runId')::uuid as run_id, (e->>'taskRunId')::uuid as task_run_id, e->>'type' as type,
+                       coalesce(e->'payload', '{}'::jsonb) as payload, 0 as part, n
+                  from jsonb_array_elements(p_events) with ordinality as x(e, n)
+                union all
+                select p_run, id, 'TASK_QUEUED', jsonb_build_object('node', node_id), 1, 0 from q
+                order by part, n) all_events)
+  select coalesce(jsonb_agg(jsonb_build_object('id', id, 'nodeId', node_id, 'type', 'TASK_QUEUED')), '[]'::jsonb) into v_moved from q;
   select exists (select 1 from task_runs where run_id = p_run and state in (${OPEN_STATES_SQL})) into v_open;
   if v_state = 'running' and not v_open then
     -- Every task is final: the run ends here, by runOutcome's rule (states.ts), when no node has
@@ -849,7 +868,24 @@ begin
     v_waiting := exists (select 1 from task_runs where run_id = p_run and state in (${OPEN_STATES_SQL}) and state <> 'running');
   end if;
   if p_claim > 0 then
-    v_claimed := ${CLAIM_FN}(p_worker, p_lease, p_claim, '[]'::jsonb);
+    -- As ${CLAIM_FN}, with no pool excluded (the caller claims here only when no pool has a limit).
+    v_ids := array(
+      select c.id from task_runs c join runs r on r.id = c.run_id
+       where c.state in ('queued', 'up_for_retry') and (c.ready_at is null or c.ready_at <= now()) and r.state = 'running'
+       order by c.priority desc nulls last, c.created_at, c.id
+       limit p_claim for update of c skip locked);
+    if cardinality(v_ids) > 0 then
+      with claimed as (
+        update task_runs set state = 'running', worker_id = p_worker, lease_token = lease_token + 1,
+               lease_until = now() + make_interval(secs => p_lease), started_at = now()
+         where id = any(v_ids)
+        returning ${TASK_COLUMNS_TEXT}),
+      started as (
+        insert into run_events (run_id, task_run_id, type, payload)
+        select "runId", id, 'TASK_STARTED', jsonb_build_object('node', "nodeId", 'attempt', attempt, 'mapIndex', "mapIndex", 'worker', p_worker)
+          from claimed)
+      select coalesce(jsonb_agg(c), '[]'::jsonb) into v_claimed from claimed c;
+    end if;
   end if;
   return jsonb_build_object('ok', true, 'state', v_state, 'moved', v_moved, 'open', v_open, 'waiting', v_waiting, 'ended', v_ended, 'claimed', v_claimed);
 end

@@ -42,17 +42,6 @@ export interface NodeContext {
 
 export type NodeRunner = (ctx: NodeContext) => Promise<TaskOutcome>;
 
-/** `set local` statements every SQL a cell runs starts with: its schema first, its timeout, its role. */
-export function cellSetup(ctx: NodeContext, role = true): string[] {
-  const ms = Math.max(1, Math.round(ctx.settings.timeoutSeconds * 1000));
-  // One round trip: set_config(…, true) is SET LOCAL.
-  const schema = ctx.schema.replace(/'/g, "''").replace(/"/g, '""');
-  return [
-    `select set_config('search_path', '"${schema}", public', true), set_config('statement_timeout', '${ms}', true)` +
-      (role ? `, set_config('role', 'tributary_cell', true)` : ""),
-  ];
-}
-
 export interface PreparedCell extends PreparedSql {
   /** Upstream names the SQL reads that were not replaced by their table: their views are published first. */
   views: string[];
@@ -94,11 +83,11 @@ export async function runCellSql(ctx: NodeContext, prepared: PreparedCell, creat
   const stmt = createTable ? `create table ${createTable} as ${prepared.text}` : prepared.text;
   let rows: { row: Record<string, unknown> }[];
   try {
-    rows = await ctx.wh.cancellable<{ row: Record<string, unknown> }>(
-      `select r as row from ${CELL_EXEC}($1, $2::text::jsonb, $3) as r`,
-      [stmt, JSON.stringify(prepared.values.map((v) => (v === undefined ? null : v))), !createTable],
-      ctx.signal,
-      cellSetup(ctx, false), // the wrapper switches to the cell role itself (SECURITY DEFINER)
+    rows = await ctx.wh.timed<{ row: Record<string, unknown> }>(
+      `select r as row from ${CELL_EXEC}($1, $2::text::jsonb, $3, $4) as r`,
+      // The wrapper sets the search path (the run's schema first) and runs as the cell role (SECURITY DEFINER).
+      [stmt, JSON.stringify(prepared.values.map((v) => (v === undefined ? null : v))), !createTable, `${ident(ctx.schema)}, public`],
+      { timeoutMs: ctx.settings.timeoutSeconds * 1000, signal: ctx.signal },
     );
   } catch (error) {
     // An error inside the wrapper points into its dynamic statement: map it back onto the cell's SQL.
