@@ -71,6 +71,8 @@ export const runs = pgTable(
     createdAt: createdAt(),
     startedAt: timestamp("started_at", { withTimezone: true, mode: "date" }),
     finishedAt: timestamp("finished_at", { withTimezone: true, mode: "date" }),
+    /** When retention dropped this finished run's outputs (its warehouse schema); its history stays. */
+    outputsDroppedAt: timestamp("outputs_dropped_at", { withTimezone: true, mode: "date" }),
   },
   (t) => [
     // At most one run per (pipeline, trigger, logical date): a key, not a timing habit.

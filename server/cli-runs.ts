@@ -208,10 +208,16 @@ export function registerRunCommands(program: Command, globals: () => Globals, se
           runId: r.id, state: r.state, trigger: r.trigger, version: r.version, logicalDate: r.logicalDate.toISOString(),
           startedAt: r.startedAt?.toISOString() ?? null,
           durationMs: r.startedAt && r.finishedAt ? r.finishedAt.getTime() - r.startedAt.getTime() : null,
+          outputsDroppedAt: r.outputsDroppedAt?.toISOString() ?? null,
         }));
         if (g.json) process.stdout.write(JSON.stringify({ runs: list }) + "\n");
         else if (list.length === 0) say(false, `no runs of ${name} yet (tributary run ${name})`);
-        else for (const r of list) say(false, `${r.runId}  ${r.state.padEnd(8)}  ${r.trigger.padEnd(8)}  v${r.version}  ${r.startedAt ?? "-"}  ${r.durationMs ?? "-"} ms`);
+        else {
+          for (const r of list) {
+            const dropped = r.outputsDroppedAt ? "  (outputs dropped by retention)" : "";
+            say(false, `${r.runId}  ${r.state.padEnd(8)}  ${r.trigger.padEnd(8)}  v${r.version}  ${r.startedAt ?? "-"}  ${r.durationMs ?? "-"} ms${dropped}`);
+          }
+        }
         setExit(0);
       });
     });

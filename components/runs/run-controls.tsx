@@ -273,7 +273,12 @@ export function RunBar({ pipelineId, currentVersion, detail, loading }: { pipeli
             This run is pinned to v{run.version}; retry and rerun use that version — press Run to run v{currentVersion}.
           </span>
         )}
-        {run && run.state === "failed" && (
+        {run?.outputsDroppedAt && (
+          <span className="text-xs text-muted" data-testid="run-outputs-dropped" title={`Dropped ${new Date(run.outputsDroppedAt).toLocaleString()}`}>
+            Outputs dropped by retention (TRIBUTARY_KEEP_RUNS) — history only; start a new run to see data.
+          </span>
+        )}
+        {run && run.state === "failed" && !run.outputsDroppedAt && (
           <button
             type="button"
             className="btn btn-sm"

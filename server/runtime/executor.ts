@@ -12,6 +12,7 @@ import type { NodeContext, UpstreamOutput } from "./nodes/context";
 import { NODE_RUNNERS } from "./nodes";
 import { ensureRunSchema, outputTableName, publishOutput, qualified, readBatches } from "./outputs";
 import { latestTasks, nodeStateOf, planOfRun, type ClaimedTask, type RunRow, type TaskOutcome, type TaskRow } from "./run-store";
+import { outputsDropped } from "./retention";
 import type { SandboxPool } from "./sandbox";
 import { itemValue, type BoundValue } from "./sql-cell";
 
@@ -142,6 +143,7 @@ function outputTables(rows: readonly TaskRow[]): string[] {
  * With `only`, just that node. Returns the published node names.
  */
 export async function publishRunOutputs(deps: Pick<ExecutorDeps, "db" | "wh">, run: RunRow, only?: string): Promise<string[]> {
+  if (run.outputsDroppedAt) throw outputsDropped(run);
   const plan = await planOfRun(deps.db, run);
   const wanted = only ? [...plan.nodes.values()].filter((p) => p.node.name === only).map((p) => p.node.id) : undefined;
   const rows = await latestTasks(deps.db, run.id, wanted);

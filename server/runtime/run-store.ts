@@ -16,6 +16,7 @@ import { errorCode, LeaseLostError, TaskFailure } from "./errors";
 import { runEventFor, type EventType, type RunEvent } from "./events";
 import { buildPlan, downstreamClosure, planFor, type Plan } from "./plan";
 import { runSchemaName } from "./outputs";
+import { outputsDropped } from "./retention";
 import { isEmbedded, preparedRowsOf, rowsOf, withDbRetry } from "./sql";
 import {
   aggregateItems, decide, edgeState, isTerminal, runOutcome, TERMINAL_RUN_STATES, type RunState, type TaskState,
@@ -37,6 +38,8 @@ export interface RunRow {
   createdAt: Date;
   startedAt: Date | null;
   finishedAt: Date | null;
+  /** When retention dropped this run's outputs (server/runtime/retention.ts); null while they are kept. */
+  outputsDroppedAt: Date | null;
 }
 
 export interface TaskRow {
@@ -64,7 +67,8 @@ const TASK_COLUMNS = sql.raw(`id, run_id as "runId", node_id as "nodeId", map_in
   lease_token::float8 as "leaseToken", rows::float8 as rows, output_table as "outputTable", result, item, lease_losses as "leaseLosses",
   error, created_at as "createdAt", started_at as "startedAt", finished_at as "finishedAt"`);
 export const RUN_COLUMNS = sql.raw(`id, pipeline_id as "pipelineId", version, trigger, logical_date as "logicalDate", params, state,
-  schema_name as "schemaName", files_dir as "filesDir", draft, sample_rows as "sampleRows", created_at as "createdAt", started_at as "startedAt", finished_at as "finishedAt"`);
+  schema_name as "schemaName", files_dir as "filesDir", draft, sample_rows as "sampleRows", created_at as "createdAt", started_at as "startedAt", finished_at as "finishedAt",
+  outputs_dropped_at as "outputsDroppedAt"`);
 
 function fixDates<T extends object>(row: T, keys: (keyof T)[]): T {
   const r = row as Record<keyof T, unknown>;
@@ -74,7 +78,7 @@ function fixDates<T extends object>(row: T, keys: (keyof T)[]): T {
   }
   return row;
 }
-export const runRow = (r: RunRow) => fixDates(r, ["logicalDate", "createdAt", "startedAt", "finishedAt"]);
+export const runRow = (r: RunRow) => fixDates(r, ["logicalDate", "createdAt", "startedAt", "finishedAt", "outputsDroppedAt"]);
 const taskRow = (t: TaskRow) => fixDates(t, ["createdAt", "startedAt", "finishedAt"]);
 
 export async function appendEvents(db: Db, events: RunEvent[]): Promise<void> {
@@ -1068,9 +1072,14 @@ export async function cancelRun(db: Db, runId: string): Promise<RunRow> {
 async function reopen(db: Db, runId: string, pick: (plan: Plan, rows: Map<string, TaskRow[]>) => { nodes: string[]; items: TaskRow[] }): Promise<RunRow> {
   await db.transaction(async (tx) => {
     const t = tx as unknown as Db;
-    const [locked] = await rowsOf<{ state: RunState }>(t, sql`select state from runs where id = ${runId} for no key update`);
+    const [locked] = await rowsOf<{ state: RunState; dropped: Date | string | null }>(
+      t,
+      sql`select state, outputs_dropped_at as dropped from runs where id = ${runId} for no key update`,
+    );
     if (!locked) throw new NotFoundError(`no run with id ${runId}`);
     if (!TERMINAL_RUN_STATES.has(locked.state)) throw new ValidationError([{ code: "schema", severity: "error", path: ["run"], message: `run ${runId} is ${locked.state}; only a finished run can be retried or rerun` }]);
+    // Retention marks a run under the same row lock before it drops the outputs a reopened run would reuse.
+    if (locked.dropped) throw outputsDropped({ id: runId, outputsDroppedAt: new Date(locked.dropped) });
     const run = await getRunRow(t, runId);
     const plan = await planOfRun(t, run);
     const rows = groupByNode(await latestTasks(t, runId));

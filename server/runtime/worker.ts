@@ -10,6 +10,7 @@ import { taskLogs } from "@/db/schema";
 import { CanceledFailure, failureOf, LeaseLostError, TaskFailure } from "./errors";
 import { executeTask, type ExecutorDeps } from "./executor";
 import { claimTasks, completeTask, failTask, heartbeatTasks, reapLapsedLeases, type ClaimedTask } from "./run-store";
+import { keepRunsSetting, pruneRunOutputs } from "./retention";
 import { withDbRetry } from "./sql";
 
 export interface WorkerOptions {
@@ -21,6 +22,8 @@ export interface WorkerOptions {
   pollMs?: number;
   /** Log lines kept per task attempt (the rest is dropped with a note). */
   maxLogLines?: number;
+  /** Finished runs per pipeline whose outputs are kept (null: all); default TRIBUTARY_KEEP_RUNS (retention.ts). */
+  keepRuns?: number | null;
 }
 
 export interface TaskReport {
@@ -54,6 +57,8 @@ export class Worker {
   private readonly heartbeatMs: number;
   private readonly pollMs: number;
   private readonly maxLogLines: number;
+  private readonly keepRuns: number | null;
+  private pruning = false;
   private running = false;
   private dispatcher: Promise<void> = Promise.resolve();
   /** Tasks in flight, each with how to stop it when its lease is lost or its run canceled. */
@@ -75,6 +80,8 @@ export class Worker {
     this.heartbeatMs = opts.heartbeatMs ?? Math.min(1000, (this.leaseSeconds * 1000) / 3);
     this.pollMs = opts.pollMs ?? 250;
     this.maxLogLines = opts.maxLogLines ?? 2000;
+    // Read (and checked) here: a malformed TRIBUTARY_KEEP_RUNS stops the start with its message.
+    this.keepRuns = opts.keepRuns !== undefined ? opts.keepRuns : keepRunsSetting();
   }
 
   /** Tasks in flight (a task's report is heard while it still counts). */
@@ -92,7 +99,10 @@ export class Worker {
     if (this.running) return;
     this.running = true;
     this.dispatcher = this.dispatch();
-    const reap = () => void reapLapsedLeases(this.deps.db).then((n) => n && this.wake()).catch(() => {});
+    const reap = () => {
+      void reapLapsedLeases(this.deps.db).then((n) => n && this.wake()).catch(() => {});
+      void this.prune();
+    };
     this.reaper = setInterval(reap, Math.max(500, (this.leaseSeconds * 1000) / 2));
     this.reaper.unref();
     // One heartbeat for all the tasks in flight: one statement renews every lease.
@@ -169,6 +179,19 @@ export class Worker {
         // claimed all it queued, and found nothing else ready).
         if (!entry.quiet) this.wake();
       });
+  }
+
+  /** Retention (retention.ts), one sweep at a time, best effort: what fails is dropped at the next sweep. */
+  private async prune(): Promise<void> {
+    if (this.keepRuns === null || this.pruning) return;
+    this.pruning = true;
+    try {
+      await pruneRunOutputs(this.deps.db, this.deps.wh, this.keepRuns);
+    } catch (error) {
+      console.error(`worker ${this.id}: dropping old run outputs failed: ${(error as Error).message}`);
+    } finally {
+      this.pruning = false;
+    }
   }
 
   private async heartbeat(): Promise<void> {

@@ -27,6 +27,7 @@ function runView(run: RunRow) {
     id: run.id, pipelineId: run.pipelineId, version: run.version, trigger: run.trigger, state: run.state, params: run.params,
     logicalDate: run.logicalDate.toISOString(), createdAt: run.createdAt.toISOString(),
     startedAt: run.startedAt?.toISOString() ?? null, finishedAt: run.finishedAt?.toISOString() ?? null,
+    outputsDroppedAt: run.outputsDroppedAt?.toISOString() ?? null,
   };
 }
 

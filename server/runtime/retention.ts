@@ -1,0 +1,73 @@
+/**
+ * Retention of run outputs (DESIGN §2: "old run schemas are dropped by a retention
+ * setting"). A finished run's outputs — its warehouse schema — are kept while it is one of
+ * the newest TRIBUTARY_KEEP_RUNS finished runs of its pipeline; past that the schema is
+ * dropped and the run is marked (`runs.outputs_dropped_at`). Its history stays: states,
+ * attempts, events, logs. Such a run can no longer be previewed, queried, retried or rerun
+ * from a node; the error says so. Draft runs have their own rule (draft-run.ts).
+ */
+import { sql } from "drizzle-orm";
+import type { Db } from "@/db/client";
+import { ident, type Warehouse } from "@/db/warehouse";
+import { ValidationError } from "@/server/pipeline";
+import type { RunRow } from "./run-store";
+import { rowsOf } from "./sql";
+
+/** Finished runs per pipeline whose outputs are kept, unless TRIBUTARY_KEEP_RUNS says otherwise. */
+export const DEFAULT_KEEP_RUNS = 20;
+
+/** TRIBUTARY_KEEP_RUNS: a whole number ≥ 1, or 0 for "keep every run's outputs" (null). */
+export function keepRunsSetting(env: NodeJS.ProcessEnv = process.env): number | null {
+  const raw = env.TRIBUTARY_KEEP_RUNS?.trim();
+  if (!raw) return DEFAULT_KEEP_RUNS;
+  if (!/^\d+$/.test(raw)) {
+    throw new Error(`TRIBUTARY_KEEP_RUNS must be a whole number (finished runs per pipeline whose outputs are kept; 0 keeps all), not '${raw}'`);
+  }
+  const n = Number(raw);
+  return n === 0 ? null : n;
+}
+
+/** The error for reading or reopening a run whose outputs retention dropped. */
+export function outputsDropped(run: Pick<RunRow, "id" | "outputsDroppedAt">): ValidationError {
+  return new ValidationError([
+    {
+      code: "schema",
+      severity: "error",
+      path: ["run"],
+      message:
+        `the outputs of run ${run.id} were dropped by retention on ${run.outputsDroppedAt!.toISOString()} ` +
+        `(TRIBUTARY_KEEP_RUNS keeps those of the newest finished runs of each pipeline); start a new run`,
+    },
+  ]);
+}
+
+/**
+ * Drop the outputs of finished runs beyond the newest `keep` of their pipeline (at most
+ * `limit` runs per call; the worker calls it periodically). Each run is marked first, in a
+ * statement that only marks a run still finished — reopening (retry, rerun) locks the run's
+ * row and refuses a marked one, so the two never cross — and its schema dropped after.
+ * Returns the runs whose outputs were dropped.
+ */
+export async function pruneRunOutputs(db: Db, wh: Warehouse, keep: number, limit = 50): Promise<string[]> {
+  const old = await rowsOf<{ id: string; schemaName: string }>(
+    db,
+    sql`select id, schema_name as "schemaName" from (
+          select id, schema_name, outputs_dropped_at,
+                 row_number() over (partition by pipeline_id order by created_at desc, id desc) as n
+            from runs where not draft and state in ('success', 'failed', 'canceled')) r
+        where n > ${keep} and outputs_dropped_at is null
+        order by n desc limit ${limit}`,
+  );
+  const dropped: string[] = [];
+  for (const run of old) {
+    const [marked] = await rowsOf<{ id: string }>(
+      db,
+      sql`update runs set outputs_dropped_at = now()
+           where id = ${run.id} and outputs_dropped_at is null and state in ('success', 'failed', 'canceled') returning id`,
+    );
+    if (!marked) continue; // reopened (or marked by another worker) meanwhile
+    if (run.schemaName) await wh.query(`drop schema if exists ${ident(run.schemaName)} cascade`);
+    dropped.push(run.id);
+  }
+  return dropped;
+}
