@@ -25,9 +25,9 @@ export interface Warehouse extends Querier {
   cancellable<T = Row>(text: string, params: unknown[], signal: AbortSignal | undefined, setup?: string[]): Promise<T[]>;
   /**
    * Run one statement alone (its own transaction) with `timeoutMs` as its statement_timeout,
-   * cancelled when `signal` aborts: what a cell's SQL runs as. Postgres: on a connection kept
-   * for such statements, whose session statement_timeout is sent only when it changes — one
-   * round trip per statement, no BEGIN/COMMIT. PGlite: the statement as is (it cannot stop a
+   * cancelled when `signal` aborts: what a cell's SQL runs as. Postgres: on a connection whose
+   * statement_timeout is set when it connects (a pool per timeout) — one round trip per
+   * statement, no BEGIN/COMMIT, no SET. PGlite: the statement as is (it cannot stop a
    * running statement; the runtime's timer fails the task when it ends — see docs/runtime.md).
    */
   timed<T = Row>(text: string, params: unknown[], opts: { timeoutMs: number; signal?: AbortSignal }): Promise<T[]>;
@@ -55,8 +55,12 @@ export interface CsvCopy {
   abort(): void;
 }
 
-/** At most this many `timed` statements (cells) run at once on Postgres; more wait for a connection. */
+/** At most this many `timed` statements (cells) with one timeout run at once on Postgres; more wait for a connection. */
 const TIMED_CONNECTIONS = 16;
+/** Seconds a `timed` connection stays open unused. */
+const TIMED_IDLE_SECONDS = 30;
+/** Distinct statement timeouts with a pool of their own at once (the least recently used is ended). */
+const TIMED_POOLS = 8;
 
 /** PGlite has no streaming COPY: chunks are gathered and loaded this many characters at a time. */
 const PGLITE_COPY_CHARS = 8 * 1024 * 1024;
@@ -213,57 +217,38 @@ async function openPostgres(url: string, appUrl?: string): Promise<Warehouse> {
     }
   };
   /**
-   * Connections for `timed` statements: a pool of their own (a session statement_timeout never
-   * reaches the runtime's other statements), each kept reserved, with the statement_timeout its
-   * session has (null: not known). One that saw an error goes back to that pool (the next one
-   * reserved sets its timeout again); at most TIMED_CONNECTIONS are out at once, the rest wait.
+   * Connections for `timed` statements: one small pool per statement_timeout, that timeout a
+   * startup parameter of its connections — so a connection Postgres closed (a restart) comes
+   * back with it, and no other statement of the runtime ever runs under a cell's timeout.
+   * Pools close their connections after TIMED_IDLE_SECONDS unused; past TIMED_POOLS distinct
+   * timeouts the least recently used pool is ended.
    */
-  type Slot = { conn: Awaited<ReturnType<ReturnType<typeof postgres>["reserve"]>>; timeoutMs: number | null };
-  let timedPool: ReturnType<typeof postgres> | null = null;
-  const timedIdle: Slot[] = [];
-  const timedWaiting: ((slot: Slot | null) => void)[] = [];
-  let timedOut = 0;
-  const takeSlot = async (): Promise<Slot> => {
-    const idle = timedIdle.pop();
-    if (idle) return idle;
-    if (timedOut < TIMED_CONNECTIONS) {
-      timedOut++;
-      try {
-        timedPool ??= postgres(url, { ...options, max: TIMED_CONNECTIONS });
-        return { conn: await timedPool.reserve(), timeoutMs: null };
-      } catch (error) {
-        timedOut--;
-        throw error;
-      }
+  const timedPools = new Map<number, ReturnType<typeof postgres>>();
+  const timedPool = (ms: number) => {
+    let pool = timedPools.get(ms);
+    if (pool) {
+      timedPools.delete(ms); // most recently used last
+    } else {
+      pool = postgres(url, {
+        ...options,
+        max: TIMED_CONNECTIONS,
+        idle_timeout: TIMED_IDLE_SECONDS,
+        connection: { ...options.connection, statement_timeout: ms },
+      });
     }
-    // Handed a slot by the next statement to finish (null: it gave its connection back; take another).
-    return (await new Promise<Slot | null>((resolve) => timedWaiting.push(resolve))) ?? takeSlot();
-  };
-  const giveSlot = (slot: Slot, healthy: boolean) => {
-    if (!healthy) {
-      slot.conn.release();
-      timedOut--;
+    timedPools.set(ms, pool);
+    if (timedPools.size > TIMED_POOLS) {
+      const [oldest, stale] = timedPools.entries().next().value!;
+      timedPools.delete(oldest);
+      void stale.end({ timeout: 60 }).catch(() => {});
     }
-    const next = timedWaiting.shift();
-    if (next) next(healthy ? slot : null);
-    else if (healthy) timedIdle.push(slot);
+    return pool;
   };
   const timed = async <T,>(text: string, params: unknown[], opts: { timeoutMs: number; signal?: AbortSignal }): Promise<T[]> => {
     opts.signal?.throwIfAborted();
-    const slot = await takeSlot();
-    const ms = Math.max(1, Math.round(opts.timeoutMs));
-    // Sent first (a simple query; postgres.js sends a query when it is first awaited, hence the
-    // `then` here), so it is in force before the statement.
-    const setting = slot.timeoutMs === ms ? null : slot.conn.unsafe(`set statement_timeout = ${ms}`).then(() => undefined);
+    const pool = timedPool(Math.max(1, Math.round(opts.timeoutMs)));
     // Prepared (the runtime's cell call has one text): otherwise postgres.js first asks for the parameter types, a round trip more.
-    const main = cancelOnAbort(slot.conn.unsafe(text, params as never[], { prepare: params.length > 0 }), opts.signal);
-    const [set, done] = await Promise.allSettled([setting, main]);
-    const ok = set.status === "fulfilled" && done.status === "fulfilled";
-    if (ok) slot.timeoutMs = ms;
-    giveSlot(slot, ok);
-    if (set.status === "rejected") throw set.reason;
-    if (done.status === "rejected") throw done.reason;
-    return done.value as unknown as T[];
+    return (await cancelOnAbort(pool.unsafe(text, params as never[], { prepare: params.length > 0 }), opts.signal)) as unknown as T[];
   };
   const run = <T,>(q: { unsafe: (t: string, p?: never[]) => unknown }, text: string, params: unknown[] = []) =>
     q.unsafe(text, params as never[]) as unknown as Promise<T[]>;
@@ -325,8 +310,9 @@ async function openPostgres(url: string, appUrl?: string): Promise<Warehouse> {
       return Number(result.count ?? 0);
     },
     close: async () => {
-      for (const slot of timedIdle.splice(0)) slot.conn.release();
-      await Promise.all([sql.end({ timeout: 5 }), timedPool?.end({ timeout: 5 })]);
+      const pools = [...timedPools.values()];
+      timedPools.clear();
+      await Promise.all([sql.end({ timeout: 5 }), ...pools.map((p) => p.end({ timeout: 5 }))]);
     },
   };
 }

@@ -17,7 +17,7 @@ import { rowsOf } from "./sql";
 export const DEFAULT_KEEP_RUNS = 20;
 
 /** TRIBUTARY_KEEP_RUNS: a whole number ≥ 1, or 0 for "keep every run's outputs" (null). */
-export function keepRunsSetting(env: NodeJS.ProcessEnv = process.env): number | null {
+export function keepRunsSetting(env: Record<string, string | undefined> = process.env): number | null {
   const raw = env.TRIBUTARY_KEEP_RUNS?.trim();
   if (!raw) return DEFAULT_KEEP_RUNS;
   if (!/^\d+$/.test(raw)) {
