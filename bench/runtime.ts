@@ -71,7 +71,7 @@ export async function openEnv(target: Target, sql: SqlAnalyzer, opts: { worker?:
   let appUrl: string | undefined;
   let whUrl: string | undefined;
   if (target.driver === "pglite") {
-    // Both on disk (a temporary folder), as a server keeps them: in memory:// every table and WAL
+    // Both on disk (under ./.bench), as a server keeps them: in memory:// every table and WAL
     // segment is held in RAM, and the cluster's creation memory is never given back.
     app = await openDatabase({ dataDir: path.join(filesDir, "app") });
     wh = await openWarehouse({ dir: path.join(filesDir, "warehouse") });

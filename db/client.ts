@@ -131,6 +131,14 @@ async function createClusterInChild(dir: string): Promise<boolean> {
 export async function openLockedPglite(dir: string, what: string, options: { parsers?: Record<number, (x: string) => unknown> } = {}) {
   const { PGlite } = await import("@electric-sql/pglite");
   const inMemory = dir.startsWith("memory://");
+  // Checked before anything is created or locked.
+  const defaults = (PGlite as unknown as { defaultStartParams?: string[] }).defaultStartParams;
+  const buffers = process.env.TRIBUTARY_PGLITE_SHARED_BUFFERS || "16MB";
+  const size = /^(\d+)(kB|MB|GB)$/.exec(buffers);
+  const kb = size ? Number(size[1]) * { kB: 1, MB: 1024, GB: 1024 * 1024 }[size[2] as "kB" | "MB" | "GB"] : 0;
+  if (!size || kb < 128 || kb > 16 * 1024 * 1024) {
+    throw new Error(`TRIBUTARY_PGLITE_SHARED_BUFFERS must be a size from 128kB to 16GB such as 16MB (kB, MB or GB), not '${buffers}'`);
+  }
   let release = () => {};
   if (!inMemory) {
     fs.mkdirSync(dir, { recursive: true });
@@ -150,14 +158,10 @@ export async function openLockedPglite(dir: string, what: string, options: { par
     // never shrinks. On disk the operating system's page cache already keeps the files, so a small
     // buffer pool is as fast here (1M rows created and aggregated: the same time at 16 MB) and
     // each instance peaks ≈ 150 MB lower (TRIBUTARY_PGLITE_SHARED_BUFFERS changes it).
-    const defaults = (PGlite as unknown as { defaultStartParams?: string[] }).defaultStartParams;
-    const buffers = process.env.TRIBUTARY_PGLITE_SHARED_BUFFERS || "16MB";
-    if (!/^\d+(kB|MB|GB)$/.test(buffers)) {
-      throw new Error(`TRIBUTARY_PGLITE_SHARED_BUFFERS must be a size such as 16MB or 128MB (kB, MB or GB), not '${buffers}'`);
-    }
     const startParams = defaults ? { startParams: [...defaults, "-c", `shared_buffers=${buffers}`] } : {};
     const opts = { ...options, relaxedDurability: true, ...startParams };
-    let pg = new PGlite(inMemory ? undefined : dir, opts);
+    // In memory: the options alone (`new PGlite(undefined, opts)` ignores them).
+    let pg = inMemory ? new PGlite(opts) : new PGlite(dir, opts);
     await pg.waitReady;
     if (fresh && !created) {
       await pg.close();

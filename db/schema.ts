@@ -78,6 +78,8 @@ export const runs = pgTable(
     // At most one run per (pipeline, trigger, logical date): a key, not a timing habit.
     unique("runs_pipeline_trigger_logical_date").on(t.pipelineId, t.trigger, t.logicalDate),
     index("runs_state_idx").on(t.state),
+    // Retention numbers a pipeline's runs whose outputs are still kept (server/runtime/retention.ts).
+    index("runs_retention_idx").on(t.pipelineId, t.createdAt).where(sql`not draft and outputs_dropped_at is null`),
   ],
 );
 

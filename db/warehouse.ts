@@ -224,7 +224,9 @@ async function openPostgres(url: string, appUrl?: string): Promise<Warehouse> {
    * timeouts the least recently used pool is ended.
    */
   const timedPools = new Map<number, ReturnType<typeof postgres>>();
+  let closed = false;
   const timedPool = (ms: number) => {
+    if (closed) throw new Error("the warehouse is closed");
     let pool = timedPools.get(ms);
     if (pool) {
       timedPools.delete(ms); // most recently used last
@@ -310,6 +312,7 @@ async function openPostgres(url: string, appUrl?: string): Promise<Warehouse> {
       return Number(result.count ?? 0);
     },
     close: async () => {
+      closed = true;
       const pools = [...timedPools.values()];
       timedPools.clear();
       await Promise.all([sql.end({ timeout: 5 }), ...pools.map((p) => p.end({ timeout: 5 }))]);

@@ -254,7 +254,7 @@ export function registerRunCommands(program: Command, globals: () => Globals, se
     .option("--concurrency <n>", "tasks at once", (v) => Number(v))
     .action(async (cmd: { concurrency?: number }) => {
       const g = globals();
-      const rt = await openRuntimeService({ dataDir: g.dataDir ? path.resolve(g.dataDir) : undefined, worker: { concurrency: cmd.concurrency } });
+      const rt = await openRuntimeService({ dataDir: g.dataDir ? path.resolve(g.dataDir) : undefined, worker: { concurrency: cmd.concurrency, retention: true } });
       say(!!g.json, `worker ${rt.worker.id} started (${rt.handle.driver}: ${rt.handle.location})`);
       await new Promise<void>((resolve) => {
         const stop = () => resolve();

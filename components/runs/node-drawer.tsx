@@ -73,8 +73,12 @@ export function NodeDrawer({ detail, nodeId, onClose }: { detail: RunDetail; nod
             type="button"
             className="btn btn-sm"
             onClick={runOf}
-            disabled={!finished || rerun.isPending}
-            title={finished ? `Run ${node.name} and everything downstream of it again, in this run` : "Wait for the run to finish"}
+            disabled={!finished || rerun.isPending || !!detail.run.outputsDroppedAt}
+            title={
+              detail.run.outputsDroppedAt
+                ? "This run's outputs were dropped by retention: start a new run"
+                : finished ? `Run ${node.name} and everything downstream of it again, in this run` : "Wait for the run to finish"
+            }
           >
             {rerun.isPending ? "Starting…" : "Rerun from here"}
           </button>

@@ -1,1 +1,2 @@
-ALTER TABLE "runs" ADD COLUMN "outputs_dropped_at" timestamp with time zone;
+ALTER TABLE "runs" ADD COLUMN "outputs_dropped_at" timestamp with time zone;--> statement-breakpoint
+CREATE INDEX "runs_retention_idx" ON "runs" USING btree ("pipeline_id","created_at") WHERE not draft and outputs_dropped_at is null;

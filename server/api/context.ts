@@ -27,7 +27,8 @@ type Holder = { [globalKey]?: Promise<RuntimeService> };
 export function appContext(): Promise<RuntimeService> {
   const holder = globalThis as Holder;
   holder[globalKey] ??= (async () => {
-    const rt = await openRuntimeService({ startWorker: process.env.TRIBUTARY_INPROCESS_WORKER !== "false" });
+    // The server's worker keeps run outputs within TRIBUTARY_KEEP_RUNS (as `tributary worker` does).
+    const rt = await openRuntimeService({ startWorker: process.env.TRIBUTARY_INPROCESS_WORKER !== "false", worker: { retention: true } });
     const { ensureExamples } = await import("@/server/examples");
     await ensureExamples(rt.handle.db, rt.sql);
     const stop = () => void rt.close().finally(() => process.exit(0));

@@ -12,6 +12,7 @@ import {
   canonicalJson, formatProblem, isError, parsePipeline, TABLE_PRODUCING_KINDS, type PipelineFile, type PipelineNode,
 } from "@/server/pipeline";
 import { publishRunOutputs } from "@/server/runtime/executor";
+import { OutputsDroppedError } from "@/server/runtime/retention";
 import { columnsOf } from "@/server/runtime/outputs";
 import { getRunRow, latestTasks, planOfRun } from "@/server/runtime/run-store";
 import { complete, openaiClient } from "./client";
@@ -103,9 +104,13 @@ async function userMessage(req: AssistantRequest, tools: ToolContext): Promise<s
   const logs = failed
     ? (await tools.db.select().from(taskLogs).where(eq(taskLogs.taskRunId, failed.id)).orderBy(asc(taskLogs.id)).limit(50)).map((l) => `${l.level}: ${l.message}`)
     : [];
-  await publishRunOutputs({ db: tools.db, wh: tools.wh }, run);
+  // A run whose outputs retention dropped still has its error and logs: explain without its inputs' columns.
+  const readable = await publishRunOutputs({ db: tools.db, wh: tools.wh }, run).then(() => true, (error: unknown) => {
+    if (error instanceof OutputsDroppedError) return false;
+    throw error;
+  });
   const inputs: Record<string, unknown> = {};
-  for (const e of pn.upstream) {
+  for (const e of readable ? pn.upstream : []) {
     const up = plan.nodes.get(e.from);
     if (!up || !TABLE_PRODUCING_KINDS.has(up.node.kind)) continue;
     inputs[up.node.name] = await columnsOf(tools.wh, run.schemaName, up.node.name);

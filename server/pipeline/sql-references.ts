@@ -41,8 +41,8 @@ export function loadSqlAnalyzer(): Promise<SqlAnalyzer> {
   return ready;
 }
 
-/** How many analyses `remembered` keeps, and the longest text it keeps one for. */
-const REMEMBERED = 2000;
+/** How many characters of SQL `remembered` keeps analyses for (≈ 2 MB of text), and the longest text it keeps one for. */
+const REMEMBERED_TOTAL_CHARS = 1_000_000;
 const REMEMBERED_CHARS = 20_000;
 
 /**
@@ -52,6 +52,7 @@ const REMEMBERED_CHARS = 20_000;
  */
 function remembered(analyze: SqlAnalyzer): SqlAnalyzer {
   const recent = new Map<string, SqlAnalysis>();
+  let chars = 0;
   return (sql) => {
     const known = recent.get(sql);
     if (known) {
@@ -63,7 +64,12 @@ function remembered(analyze: SqlAnalyzer): SqlAnalyzer {
     const analysis = analyze(sql);
     if (sql.length <= REMEMBERED_CHARS) {
       recent.set(sql, analysis);
-      if (recent.size > REMEMBERED) recent.delete(recent.keys().next().value!);
+      chars += sql.length;
+      while (chars > REMEMBERED_TOTAL_CHARS) {
+        const oldest = recent.keys().next().value!;
+        recent.delete(oldest);
+        chars -= oldest.length;
+      }
     }
     return analysis;
   };

@@ -4,15 +4,16 @@
  * the failure). A forEach node's first task expands it into one task per item.
  */
 import type { Db } from "@/db/client";
-import type { Row, Warehouse } from "@/db/warehouse";
+import { ident, type Row, type Warehouse } from "@/db/warehouse";
 import { BUILTIN_PARAMS, TABLE_PRODUCING_KINDS } from "@/server/pipeline";
 import type { SqlAnalyzer } from "@/server/pipeline/sql-references";
 import { TaskFailure, TimeoutFailure } from "./errors";
 import type { NodeContext, UpstreamOutput } from "./nodes/context";
 import { NODE_RUNNERS } from "./nodes";
 import { ensureRunSchema, outputTableName, publishOutput, qualified, readBatches } from "./outputs";
-import { latestTasks, nodeStateOf, planOfRun, type ClaimedTask, type RunRow, type TaskOutcome, type TaskRow } from "./run-store";
+import { getRunRow, latestTasks, nodeStateOf, planOfRun, type ClaimedTask, type RunRow, type TaskOutcome, type TaskRow } from "./run-store";
 import { outputsDropped } from "./retention";
+import { TERMINAL_RUN_STATES } from "./states";
 import type { SandboxPool } from "./sandbox";
 import { itemValue, type BoundValue } from "./sql-cell";
 
@@ -144,6 +145,15 @@ function outputTables(rows: readonly TaskRow[]): string[] {
  */
 export async function publishRunOutputs(deps: Pick<ExecutorDeps, "db" | "wh">, run: RunRow, only?: string): Promise<string[]> {
   if (run.outputsDroppedAt) throw outputsDropped(run);
+  if (TERMINAL_RUN_STATES.has(run.state)) {
+    // A finished run without its schema: retention may have dropped it since `run` was read —
+    // say so, rather than create an empty schema for it below.
+    const [found] = await deps.wh.query<{ name: string | null }>(`select to_regnamespace($1)::text as name`, [ident(run.schemaName)]);
+    if (!found?.name) {
+      const now = await getRunRow(deps.db, run.id);
+      if (now.outputsDroppedAt) throw outputsDropped(now);
+    }
+  }
   const plan = await planOfRun(deps.db, run);
   const wanted = only ? [...plan.nodes.values()].filter((p) => p.node.name === only).map((p) => p.node.id) : undefined;
   const rows = await latestTasks(deps.db, run.id, wanted);

@@ -21,7 +21,7 @@ export const CELL_ROLE = "tributary_cell";
  * against the session user, not the current one. Params arrive as one jsonb array: `($1->>i)`.
  * Only the runtime may execute it (not the cell role), so a cell cannot use it to run non-SELECTs.
  */
-export const CELL_EXEC = "tributary_runtime.cell_exec_v2";
+export const CELL_EXEC = "tributary_runtime.cell_exec_v3";
 
 export function runSchemaName(runId: string): string {
   return `run_${runId.replace(/-/g, "")}`;
@@ -84,18 +84,25 @@ async function prepareRunSchema(wh: Warehouse, schema: string): Promise<void> {
       await tx.query(`create schema if not exists tributary_runtime`);
       await tx.query(`revoke all on schema tributary_runtime from public`);
       // search_path is set inside (set_config(…, true) lasts until the statement's transaction
-      // ends): the call is the whole transaction, one round trip (`Warehouse.timed`).
-      await tx.query(`create or replace function ${CELL_EXEC}(stmt text, args jsonb, returns_rows boolean, path text)
+      // ends): the call is the whole transaction, one round trip (`Warehouse.timed`). A cell that
+      // changes the session's statement_timeout (set_config(…, false) is a plain SET, which would
+      // outlive it on a pooled connection) fails, and its transaction's rollback undoes the change.
+      await tx.query(`create or replace function ${CELL_EXEC}(stmt text, args jsonb, returns_rows boolean, p_search_path text)
          returns setof jsonb language plpgsql security definer as $fn$
-         declare n bigint;
+         declare
+           n bigint;
+           v_timeout text := current_setting('statement_timeout');
          begin
-           perform set_config('search_path', path, true);
+           perform set_config('search_path', p_search_path, true);
            if returns_rows then
              return query execute 'select to_jsonb(r) from (' || stmt || E'\n) r' using args;
            else
              execute stmt using args;
              get diagnostics n = row_count;
              return next jsonb_build_object('rows', n);
+           end if;
+           if current_setting('statement_timeout') is distinct from v_timeout then
+             raise exception 'a cell may not change statement_timeout' using errcode = '42501';
            end if;
          end
          $fn$`);

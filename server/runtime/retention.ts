@@ -20,16 +20,19 @@ export const DEFAULT_KEEP_RUNS = 20;
 export function keepRunsSetting(env: Record<string, string | undefined> = process.env): number | null {
   const raw = env.TRIBUTARY_KEEP_RUNS?.trim();
   if (!raw) return DEFAULT_KEEP_RUNS;
-  if (!/^\d+$/.test(raw)) {
+  if (!/^\d+$/.test(raw) || !Number.isSafeInteger(Number(raw))) {
     throw new Error(`TRIBUTARY_KEEP_RUNS must be a whole number (finished runs per pipeline whose outputs are kept; 0 keeps all), not '${raw}'`);
   }
   const n = Number(raw);
   return n === 0 ? null : n;
 }
 
+/** Reading or reopening a run whose outputs retention dropped (a ValidationError: the API answers BAD_REQUEST). */
+export class OutputsDroppedError extends ValidationError {}
+
 /** The error for reading or reopening a run whose outputs retention dropped. */
-export function outputsDropped(run: Pick<RunRow, "id" | "outputsDroppedAt">): ValidationError {
-  return new ValidationError([
+export function outputsDropped(run: Pick<RunRow, "id" | "outputsDroppedAt">): OutputsDroppedError {
+  return new OutputsDroppedError([
     {
       code: "schema",
       severity: "error",
@@ -49,13 +52,14 @@ export function outputsDropped(run: Pick<RunRow, "id" | "outputsDroppedAt">): Va
  * Returns the runs whose outputs were dropped.
  */
 export async function pruneRunOutputs(db: Db, wh: Warehouse, keep: number, limit = 50): Promise<string[]> {
+  // Runs are dropped oldest first, so the newest `keep` finished runs are among those not yet
+  // dropped: only they are numbered (runs_retention_idx keeps that set small).
   const old = await rowsOf<{ id: string; schemaName: string }>(
     db,
     sql`select id, schema_name as "schemaName" from (
-          select id, schema_name, outputs_dropped_at,
-                 row_number() over (partition by pipeline_id order by created_at desc, id desc) as n
-            from runs where not draft and state in ('success', 'failed', 'canceled')) r
-        where n > ${keep} and outputs_dropped_at is null
+          select id, schema_name, row_number() over (partition by pipeline_id order by created_at desc, id desc) as n
+            from runs where not draft and outputs_dropped_at is null and state in ('success', 'failed', 'canceled')) r
+        where n > ${keep}
         order by n desc limit ${limit}`,
   );
   const dropped: string[] = [];
@@ -66,7 +70,13 @@ export async function pruneRunOutputs(db: Db, wh: Warehouse, keep: number, limit
            where id = ${run.id} and outputs_dropped_at is null and state in ('success', 'failed', 'canceled') returning id`,
     );
     if (!marked) continue; // reopened (or marked by another worker) meanwhile
-    if (run.schemaName) await wh.query(`drop schema if exists ${ident(run.schemaName)} cascade`);
+    try {
+      if (run.schemaName) await wh.query(`drop schema if exists ${ident(run.schemaName)} cascade`);
+    } catch (error) {
+      // Not dropped: unmark it, so the next sweep tries again (the run's outputs are still whole).
+      await db.execute(sql`update runs set outputs_dropped_at = null where id = ${run.id}`).catch(() => {});
+      throw error;
+    }
     dropped.push(run.id);
   }
   return dropped;

@@ -695,7 +695,7 @@ async function callFunction<T>(db: Db, call: SQL): Promise<T | undefined> {
   return typeof r === "string" ? (JSON.parse(r) as T) : (r ?? undefined);
 }
 
-/** The arguments of RECORD_SUCCESS_FN, which both completion functions start with. */
+/** The arguments both completion functions start with (those of RECORD_SUCCESS_FN, which COMPLETE_FN calls and COMPLETE_SIMPLE_FN writes out). */
 function successArgs(task: ClaimedTask, outcome: TaskOutcome): SQL {
   return sql`${task.runId}::uuid, ${task.id}::uuid, ${task.leaseToken}::bigint, ${outcome.rows ?? null}::bigint,
     ${outcome.outputTable ?? null}::text, ${outcome.result ? JSON.stringify(outcome.result) : null}::text::jsonb`;

@@ -22,7 +22,12 @@ export interface WorkerOptions {
   pollMs?: number;
   /** Log lines kept per task attempt (the rest is dropped with a note). */
   maxLogLines?: number;
-  /** Finished runs per pipeline whose outputs are kept (null: all); default TRIBUTARY_KEEP_RUNS (retention.ts). */
+  /**
+   * Retention (retention.ts): sweep old runs' outputs — the long-lived processes do (the server's
+   * worker, `tributary worker`); a one-off `tributary run` does not. `keepRuns`: finished runs per
+   * pipeline whose outputs are kept (null: all); default TRIBUTARY_KEEP_RUNS, read at start().
+   */
+  retention?: boolean;
   keepRuns?: number | null;
 }
 
@@ -57,8 +62,8 @@ export class Worker {
   private readonly heartbeatMs: number;
   private readonly pollMs: number;
   private readonly maxLogLines: number;
-  private readonly keepRuns: number | null;
-  private pruning = false;
+  private keepRuns: number | null = null;
+  private pruning: Promise<void> | null = null;
   private running = false;
   private dispatcher: Promise<void> = Promise.resolve();
   /** Tasks in flight, each with how to stop it when its lease is lost or its run canceled. */
@@ -72,16 +77,15 @@ export class Worker {
 
   constructor(
     private readonly deps: Omit<ExecutorDeps, "log">,
-    opts: WorkerOptions = {},
+    private readonly options: WorkerOptions = {},
   ) {
+    const opts = options;
     this.id = opts.id ?? `${os.hostname()}:${process.pid}:${Math.random().toString(36).slice(2, 6)}`;
     this.concurrency = opts.concurrency ?? defaultConcurrency();
     this.leaseSeconds = opts.leaseSeconds ?? (Number(process.env.TRIBUTARY_LEASE_SECONDS) || 30);
     this.heartbeatMs = opts.heartbeatMs ?? Math.min(1000, (this.leaseSeconds * 1000) / 3);
     this.pollMs = opts.pollMs ?? 250;
     this.maxLogLines = opts.maxLogLines ?? 2000;
-    // Read (and checked) here: a malformed TRIBUTARY_KEEP_RUNS stops the start with its message.
-    this.keepRuns = opts.keepRuns !== undefined ? opts.keepRuns : keepRunsSetting();
   }
 
   /** Tasks in flight (a task's report is heard while it still counts). */
@@ -97,6 +101,8 @@ export class Worker {
 
   start(): void {
     if (this.running) return;
+    // Read (and checked) here: a malformed TRIBUTARY_KEEP_RUNS stops the start with its message.
+    if (this.options.retention) this.keepRuns = this.options.keepRuns !== undefined ? this.options.keepRuns : keepRunsSetting();
     this.running = true;
     this.dispatcher = this.dispatch();
     const reap = () => {
@@ -124,6 +130,7 @@ export class Worker {
     clearInterval(this.reaper);
     this.wake();
     await this.dispatcher;
+    await this.pruning; // a sweep in progress ends before the caller closes the warehouse
     // A task ending now may still hand its slot to one it claimed: wait until none is left.
     while (this.active.size) await Promise.all([...this.active.values()].map((a) => a.done));
     clearInterval(this.beat);
@@ -181,17 +188,13 @@ export class Worker {
       });
   }
 
-  /** Retention (retention.ts), one sweep at a time, best effort: what fails is dropped at the next sweep. */
-  private async prune(): Promise<void> {
-    if (this.keepRuns === null || this.pruning) return;
-    this.pruning = true;
-    try {
-      await pruneRunOutputs(this.deps.db, this.deps.wh, this.keepRuns);
-    } catch (error) {
-      console.error(`worker ${this.id}: dropping old run outputs failed: ${(error as Error).message}`);
-    } finally {
-      this.pruning = false;
-    }
+  /** Retention (retention.ts), one sweep at a time, best effort: a run whose drop failed is unmarked and tried at the next sweep. */
+  private prune(): Promise<void> {
+    if (!this.options.retention || this.keepRuns === null || this.pruning || !this.running) return this.pruning ?? Promise.resolve();
+    this.pruning = pruneRunOutputs(this.deps.db, this.deps.wh, this.keepRuns)
+      .then(() => {}, (error: unknown) => console.error(`worker ${this.id}: dropping old run outputs failed: ${(error as Error).message}`))
+      .finally(() => (this.pruning = null));
+    return this.pruning;
   }
 
   private async heartbeat(): Promise<void> {

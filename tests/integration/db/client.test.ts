@@ -9,7 +9,10 @@ import { openTempPostgres } from "../databases";
 
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), "tributary-client-"));
 const saved = { DATABASE_URL: process.env.DATABASE_URL, WAREHOUSE_URL: process.env.WAREHOUSE_URL };
-afterEach(() => Object.assign(process.env, saved));
+afterEach(() => {
+  Object.assign(process.env, saved);
+  delete process.env.TRIBUTARY_PGLITE_SHARED_BUFFERS;
+});
 afterAll(() => fs.rmSync(tmp, { recursive: true, force: true }));
 
 const tables = `select table_name from information_schema.tables where table_schema = 'public' order by 1`;
@@ -39,6 +42,22 @@ describe("client factory", () => {
       expect((await again.query<{ n: number }>("select count(*)::int as n from drizzle.__drizzle_migrations"))[0]!.n).toBe(journal.entries.length);
     } finally {
       await again.close();
+    }
+  });
+
+  it("refuses a malformed TRIBUTARY_PGLITE_SHARED_BUFFERS with a message naming it, and honours a good one", async () => {
+    for (const bad of ["lots", "0MB", "64kB", "32TB"]) {
+      process.env.TRIBUTARY_PGLITE_SHARED_BUFFERS = bad;
+      await expect(openDatabase({ dataDir: path.join(tmp, `bad-${bad}`) })).rejects.toThrow(
+        new RegExp(`TRIBUTARY_PGLITE_SHARED_BUFFERS must be a size from 128kB to 16GB .*not '${bad}'`),
+      );
+    }
+    process.env.TRIBUTARY_PGLITE_SHARED_BUFFERS = "8MB";
+    const db = await openDatabase({ dataDir: "memory://" });
+    try {
+      expect(await db.query(`show shared_buffers`)).toEqual([{ shared_buffers: "8MB" }]);
+    } finally {
+      await db.close();
     }
   });
 

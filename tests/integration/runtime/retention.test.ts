@@ -25,8 +25,8 @@ async function schemaExists(rt: Runtime, schema: string): Promise<boolean> {
 for (const target of targets) {
   describe(`retention of run outputs on ${target.name}`, () => {
     let rt: Runtime;
-    // The worker's own sweep is off here: the test calls it, so it decides when.
-    beforeAll(async () => void (rt = await openRuntime(target.name, { keepRuns: null })));
+    // The worker does not sweep here (retention is off by default): the test calls the sweep, so it decides when.
+    beforeAll(async () => void (rt = await openRuntime(target.name)));
     afterAll(async () => rt?.close());
 
     it("drops the outputs of finished runs beyond the newest N of their pipeline, marks them, and refuses to read or reopen them", async () => {
@@ -95,7 +95,7 @@ for (const target of targets) {
   describe(`the worker's retention sweep on ${target.name}`, () => {
     let rt: Runtime;
     // A 1 s lease: the worker sweeps every 0.5 s, keeping 1 finished run per pipeline.
-    beforeAll(async () => void (rt = await openRuntime(target.name, { keepRuns: 1, leaseSeconds: 1 })));
+    beforeAll(async () => void (rt = await openRuntime(target.name, { retention: true, keepRuns: 1, leaseSeconds: 1 })));
     afterAll(async () => rt?.close());
 
     it("drops an older run's outputs on its own once a newer run of the pipeline finished", async () => {

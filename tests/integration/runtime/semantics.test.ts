@@ -434,7 +434,7 @@ describe.each(targets.map((t) => t.name))("runtime semantics on %s", (name) => {
       ["become_superuser", "select set_config('role', 'postgres', false) as r", /cannot set parameter "role"|permission denied/],
       ["become_superuser_local", "select set_config('session_authorization', 'postgres', true) as r", /cannot set parameter "session_authorization"|permission denied/],
       ["nested_escape", "select query_to_xml('select set_config(''role'', ''postgres'', true) as r', true, false, '')::text as x", /cannot set parameter "role"|permission denied/],
-      ["call_wrapper", "select count(*) as n from tributary_runtime.cell_exec_v2('drop table public.gate', '[]'::jsonb, false, 'public')", /permission denied/],
+      ["call_wrapper", "select count(*) as n from tributary_runtime.cell_exec_v3('drop table public.gate', '[]'::jsonb, false, 'public')", /permission denied/],
       ["bad_column", "select\n  nosuch as x", /column "nosuch" does not exist \(line 2, column 3 of the SQL\)/],
       ["copy_program", "copy (select 1) to program 'id'", /must be exactly one SELECT/],
       ["set_role", "set role postgres", /must be exactly one SELECT/],
@@ -467,6 +467,24 @@ describe.each(targets.map((t) => t.name))("runtime semantics on %s", (name) => {
     expect(await rt.wh.query(`select t, s, u, n, sc from "${done.schemaName}".settings`)).toEqual([
       { t: name === "postgres" ? "7s" : "0", s: `{${done.schemaName},public}`, u: "tributary_cell", n: 3, sc: name === "postgres" ? "off" : "on" },
     ]);
+  });
+
+  it("fails a cell that changes its session's statement_timeout, and the next cell keeps its own", async () => {
+    const run = await rt.start(
+      pipeline(
+        [
+          sqlNode("sneaky", "select set_config('statement_timeout', '1000', false) as t", { timeoutSeconds: 7 }),
+          sqlNode("after", "select current_setting('statement_timeout') as t", { timeoutSeconds: 7, triggerRule: "all_done" }),
+        ],
+        [edge("sneaky", "after")],
+      ),
+    );
+    const { tasks, run: done } = await rt.wait(run.id);
+    expect(tasks.get("sneaky")!.state).toBe("failed");
+    expect(tasks.get("sneaky")!.error!.message).toMatch(/^node 'sneaky': a cell may not change statement_timeout/);
+    // The failed cell's transaction rolled back its SET: the next cell runs under its own timeout (none set on PGlite).
+    expect(tasks.get("after")!.state).toBe("success");
+    expect(await rt.wh.query(`select t from "${done.schemaName}".after`)).toEqual([{ t: name === "postgres" ? "7s" : "0" }]);
   });
 
   it("reads upstream outputs by name in every form a cell writes them, and points errors into the cell's own SQL", async () => {
