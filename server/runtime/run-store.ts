@@ -715,6 +715,34 @@ const COMPLETE_SIMPLE_FN = "tributary_complete_simple_v7";
 const APPLY_FN = "tributary_advance_v1";
 
 /**
+ * The claim, in plpgsql, for CLAIM_FN and COMPLETE_SIMPLE_FN: lock up to `limit` ready tasks
+ * in claim order (SKIP LOCKED; none of a pool in the text[] `excluded`, when given), mark them
+ * running with a new lease and fencing token, log TASK_STARTED, and put their rows (jsonb) into
+ * `into`, which keeps its value when nothing was ready. The function declares `v_ids uuid[]`.
+ */
+function claimStatements(limit: string, into: string, excluded?: string): string {
+  return `
+  v_ids := array(
+    select c.id from task_runs c join runs r on r.id = c.run_id
+     where c.state in ('queued', 'up_for_retry') and (c.ready_at is null or c.ready_at <= now()) and r.state = 'running'${
+       excluded ? `\n       and c.pool <> all(${excluded})` : ""}
+     order by c.priority desc nulls last, c.created_at, c.id
+     limit ${limit} for update of c skip locked);
+  if cardinality(v_ids) > 0 then
+    with claimed as (
+      update task_runs set state = 'running', worker_id = p_worker, lease_token = lease_token + 1,
+             lease_until = now() + make_interval(secs => p_lease), started_at = now()
+       where id = any(v_ids)
+      returning ${TASK_COLUMNS_TEXT}),
+    started as (
+      insert into run_events (run_id, task_run_id, type, payload)
+      select "runId", id, 'TASK_STARTED', jsonb_build_object('node', "nodeId", 'attempt', attempt, 'mapIndex', "mapIndex", 'worker', p_worker)
+        from claimed)
+    select coalesce(jsonb_agg(c), '[]'::jsonb) into ${into} from claimed c;
+  end if;`;
+}
+
+/**
  * Functions rather than statements: one round trip each, and their plans are cached per
  * connection (PGlite parses and plans every statement it is sent). Versioned names: a changed
  * body gets a new name, so processes of different versions never call each other's.
@@ -747,28 +775,10 @@ returns jsonb language plpgsql as $fn$
 declare
   v_ids uuid[];
   v_exclude text[];
-  v_out jsonb;
+  v_out jsonb := '[]'::jsonb;
 begin
   v_exclude := array(select jsonb_array_elements_text(p_exclude));
-  v_ids := array(
-    select c.id from task_runs c join runs r on r.id = c.run_id
-     where c.state in ('queued', 'up_for_retry') and (c.ready_at is null or c.ready_at <= now()) and r.state = 'running'
-       and c.pool <> all(v_exclude)
-     order by c.priority desc nulls last, c.created_at, c.id
-     limit p_limit for update of c skip locked);
-  if cardinality(v_ids) = 0 then
-    return '[]'::jsonb;
-  end if;
-  with claimed as (
-    update task_runs set state = 'running', worker_id = p_worker, lease_token = lease_token + 1,
-           lease_until = now() + make_interval(secs => p_lease), started_at = now()
-     where id = any(v_ids)
-    returning ${TASK_COLUMNS_TEXT}),
-  started as (
-    insert into run_events (run_id, task_run_id, type, payload)
-    select "runId", id, 'TASK_STARTED', jsonb_build_object('node', "nodeId", 'attempt', attempt, 'mapIndex', "mapIndex", 'worker', p_worker)
-      from claimed)
-  select coalesce(jsonb_agg(c), '[]'::jsonb) into v_out from claimed c;
+${claimStatements("p_limit", "v_out", "v_exclude")}
   return v_out;
 end
 $fn$`, `
@@ -873,23 +883,7 @@ begin
   end if;
   if p_claim > 0 then
     -- As ${CLAIM_FN}, with no pool excluded (the caller claims here only when no pool has a limit).
-    v_ids := array(
-      select c.id from task_runs c join runs r on r.id = c.run_id
-       where c.state in ('queued', 'up_for_retry') and (c.ready_at is null or c.ready_at <= now()) and r.state = 'running'
-       order by c.priority desc nulls last, c.created_at, c.id
-       limit p_claim for update of c skip locked);
-    if cardinality(v_ids) > 0 then
-      with claimed as (
-        update task_runs set state = 'running', worker_id = p_worker, lease_token = lease_token + 1,
-               lease_until = now() + make_interval(secs => p_lease), started_at = now()
-         where id = any(v_ids)
-        returning ${TASK_COLUMNS_TEXT}),
-      started as (
-        insert into run_events (run_id, task_run_id, type, payload)
-        select "runId", id, 'TASK_STARTED', jsonb_build_object('node', "nodeId", 'attempt', attempt, 'mapIndex', "mapIndex", 'worker', p_worker)
-          from claimed)
-      select coalesce(jsonb_agg(c), '[]'::jsonb) into v_claimed from claimed c;
-    end if;
+${claimStatements("p_claim", "v_claimed")}
   end if;
   return jsonb_build_object('ok', true, 'state', v_state, 'moved', v_moved, 'open', v_open, 'waiting', v_waiting, 'ended', v_ended, 'claimed', v_claimed);
 end

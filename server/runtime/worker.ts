@@ -79,13 +79,12 @@ export class Worker {
     private readonly deps: Omit<ExecutorDeps, "log">,
     private readonly options: WorkerOptions = {},
   ) {
-    const opts = options;
-    this.id = opts.id ?? `${os.hostname()}:${process.pid}:${Math.random().toString(36).slice(2, 6)}`;
-    this.concurrency = opts.concurrency ?? defaultConcurrency();
-    this.leaseSeconds = opts.leaseSeconds ?? (Number(process.env.TRIBUTARY_LEASE_SECONDS) || 30);
-    this.heartbeatMs = opts.heartbeatMs ?? Math.min(1000, (this.leaseSeconds * 1000) / 3);
-    this.pollMs = opts.pollMs ?? 250;
-    this.maxLogLines = opts.maxLogLines ?? 2000;
+    this.id = options.id ?? `${os.hostname()}:${process.pid}:${Math.random().toString(36).slice(2, 6)}`;
+    this.concurrency = options.concurrency ?? defaultConcurrency();
+    this.leaseSeconds = options.leaseSeconds ?? (Number(process.env.TRIBUTARY_LEASE_SECONDS) || 30);
+    this.heartbeatMs = options.heartbeatMs ?? Math.min(1000, (this.leaseSeconds * 1000) / 3);
+    this.pollMs = options.pollMs ?? 250;
+    this.maxLogLines = options.maxLogLines ?? 2000;
   }
 
   /** Tasks in flight (a task's report is heard while it still counts). */
