@@ -41,6 +41,11 @@ export interface Warehouse extends Querier {
    */
   copyCsvStream(table: string, columns: string[]): CsvCopy;
   /**
+   * PGlite only: one COPY of rows in PostgreSQL's binary format (`parts`: tuples, without the
+   * header and trailer, which are added here). On Postgres rows go as CSV (`copyCsvStream`).
+   */
+  copyBinary?(table: string, columns: string[], parts: Uint8Array[]): Promise<void>;
+  /**
    * Insert a JSON array of objects (text, parsed by the database) into `table`, keys matched to
    * its columns by name (`json_populate_recordset`, so `json`, not `jsonb`: nested values keep
    * their text). Returns the number of rows inserted.
@@ -61,6 +66,10 @@ const TIMED_CONNECTIONS = 16;
 const TIMED_IDLE_SECONDS = 30;
 /** Distinct statement timeouts with a pool of their own at once (the least recently used is ended). */
 const TIMED_POOLS = 8;
+
+/** The binary COPY stream's header (signature, flags 0, no extension) and trailer (field count -1). */
+const COPY_BINARY_HEADER = new Uint8Array([0x50, 0x47, 0x43, 0x4f, 0x50, 0x59, 0x0a, 0xff, 0x0d, 0x0a, 0x00, 0, 0, 0, 0, 0, 0, 0, 0]);
+const COPY_BINARY_TRAILER = new Uint8Array([0xff, 0xff]);
 
 /** PGlite has no streaming COPY: chunks are gathered and loaded this many characters at a time. */
 const PGLITE_COPY_CHARS = 8 * 1024 * 1024;
@@ -128,6 +137,10 @@ async function openPglite(dir: string): Promise<Warehouse> {
       await copy.end();
     },
     copyCsvStream,
+    copyBinary: async (table, columns, parts) => {
+      const blob = new Blob([COPY_BINARY_HEADER, ...(parts as BlobPart[]), COPY_BINARY_TRAILER]);
+      await pg.query(`copy ${table} (${columns.map(ident).join(", ")}) from '/dev/blob' with (format binary)`, [], { blob });
+    },
     insertJson: async (table, json) => (await pg.query(insertJsonSql(table), [json])).affectedRows ?? 0,
     close: async () => {
       try {

@@ -8,6 +8,9 @@
 import type { PipelineNode } from "@/server/pipeline";
 import { type CsvCopy, ident, type Row, type Warehouse } from "@/db/warehouse";
 import { connectionLost, isConnectionLoss, TaskFailure } from "./errors";
+import { binaryCopyable, type Column, type CopyFormat, toCsv } from "./sandbox/rows-copy";
+
+export { type Column, csvQuote, toCsv } from "./sandbox/rows-copy";
 
 /** The role SQL cells run as: it can create tables in run schemas and nothing on the app's side. */
 export const CELL_ROLE = "tributary_cell";
@@ -161,11 +164,6 @@ const published = new WeakMap<Warehouse, Map<string, string>>();
 
 // ---------------------------------------------------------------- writing rows
 
-export interface Column {
-  name: string;
-  type: string;
-}
-
 const DECLARED: Record<string, string> = {
   text: "text", integer: "bigint", bigint: "bigint", numeric: "numeric", double: "double precision",
   boolean: "boolean", date: "date", timestamp: "timestamp", timestamptz: "timestamptz", json: "jsonb",
@@ -199,40 +197,6 @@ export function inferColumns(rows: readonly Row[], declared: Record<string, stri
   });
 }
 
-const NUMERIC_TYPES = new Set(["bigint", "integer", "double precision", "numeric"]);
-
-/** A text as a quoted CSV field (a quoted empty field is '', an unquoted one NULL). */
-export function csvQuote(s: string): string {
-  return s.includes('"') ? `"${s.replace(/"/g, '""')}"` : `"${s}"`;
-}
-
-/** How a value of a column of `type` is written as a CSV field (quoted unless a finite number; NULL is an empty unquoted field). */
-function csvFieldWriter(type: string): (value: unknown) => string {
-  const numeric = NUMERIC_TYPES.has(type);
-  return (value) => {
-    if (value === null || value === undefined) return "";
-    if (numeric && typeof value === "number" && Number.isFinite(value)) return String(value);
-    if (type === "jsonb") return csvQuote(JSON.stringify(value));
-    if (typeof value === "object") return csvQuote(value instanceof Date ? value.toISOString() : JSON.stringify(value));
-    return csvQuote(String(value));
-  };
-}
-
-/** Rows as CSV in the columns' order (quoted fields; an empty unquoted field is NULL). */
-export function toCsv(rows: readonly Row[], columns: readonly Column[]): string {
-  const names = columns.map((c) => c.name);
-  const writers = columns.map((c) => csvFieldWriter(c.type));
-  let out = "";
-  for (const row of rows) {
-    for (let i = 0; i < names.length; i++) {
-      if (i) out += ",";
-      out += writers[i]!(row[names[i]!]);
-    }
-    out += "\n";
-  }
-  return out;
-}
-
 /** Up to this many rows, a first batch creates and fills the table in one statement. */
 const SMALL_BATCH = 1000;
 
@@ -240,19 +204,30 @@ function isRowObject(r: unknown): r is Row {
   return r !== null && typeof r === "object" && !Array.isArray(r);
 }
 
-/** After this many rows, the rest of a table's rows go through one streamed COPY (Postgres only). */
+/** On Postgres, after this many rows the rest of a table's rows go through one streamed COPY. */
 const COPY_AFTER_ROWS = 50_000;
+/** On PGlite, encoded batches are gathered and loaded about this many characters or bytes at a time. */
+const PGLITE_COPY_SIZE = 2 * 1024 * 1024;
 
 /**
- * A table being filled in batches: created from the first batch's columns. The first batches are
- * each loaded as one JSON text the database parses (`json_populate_recordset`: one statement, no
- * per-row work here). Once the table has COPY_AFTER_ROWS rows, the rest are turned into CSV here
- * and streamed through one COPY, which the database loads about 1.5× as fast (600k against 400k
- * rows/s on Postgres for 4 columns); a COPY also costs a fixed ~80 ms through postgres.js, which is
- * why small outputs do not use it. On PGlite every batch stays JSON: the database runs on this
- * thread, so parsing the batch and building CSV here only adds work in the same place (857k rows
- * of the rows bench: the same 158k rows/s either way), and the parsed batches' garbage raised
- * the run's peak memory by ≈ 200 MB.
+ * A table being filled in batches: created from the first batch's columns (one statement when
+ * the batch is small), loaded first as JSON texts the database parses (`json_populate_recordset`:
+ * one statement per batch, no per-row work here), then — once COPY pays — through COPY:
+ *
+ * - Postgres, after COPY_AFTER_ROWS rows: the rest as CSV through one streamed COPY, which loads
+ *   about 1.5× as fast as JSON (600k against 400k rows/s for 4 columns); every COPY costs a fixed
+ *   ~80 ms through postgres.js, which is why small outputs stay JSON.
+ * - PGlite, from the second batch: binary COPY when every column is of a type its encoder writes
+ *   (bigint, double precision, text, boolean, jsonb: all that JS rows are inferred as), else CSV;
+ *   gathered and loaded about PGLITE_COPY_SIZE at a time (small enough that a cell waiting for an
+ *   input batch, which the same thread reads, does not wait long). PGlite's text-to-float8
+ *   conversion is slow (about 1 µs a value): 4 columns load at 215–225k rows/s as JSON, 430–470k
+ *   as CSV, 1.4M in binary.
+ *
+ * The encoding is best done where the rows are: a JS cell's task runner encodes its batches itself
+ * once `copyFormat()` said so (off this thread, which on PGlite is the database's), and hands them
+ * to `writeCopy`. Batches that arrive as JSON or rows in COPY mode (one sent before the runner
+ * heard, or a caller without a runner) are made CSV here, so rows keep their order.
  */
 export class TableWriter {
   private columns: Column[] | null = null;
@@ -260,8 +235,14 @@ export class TableWriter {
   private copy: CsvCopy | null = null;
   /** Rows in the table when the COPY started (its line 1 is the row after them). */
   private copyFrom = 0;
+  /** PGlite: encoded batches gathered and not loaded yet, their size, and the row (1-based) they start at. */
+  private pending: { format: CopyFormat; data: string | Uint8Array; rows: number }[] = [];
+  private pendingSize = 0;
+  private pendingFrom = 0;
+  /** Batches go through COPY from now on (set once; the runner may already be encoding). */
+  private copyMode = false;
   rows = 0;
-  /** Rows loaded as JSON before the rest go through the COPY. */
+  /** Rows loaded as JSON before the rest go through COPY. */
   private readonly copyAfter: number;
 
   constructor(
@@ -271,7 +252,7 @@ export class TableWriter {
     /** What failures name first (`node 'x'`). */
     private readonly label = "",
   ) {
-    this.copyAfter = wh.driver === "pglite" ? Infinity : COPY_AFTER_ROWS;
+    this.copyAfter = wh.driver === "pglite" ? 0 : COPY_AFTER_ROWS;
   }
 
   /** A write that failed: the data's fault (not retryable), or a lost connection's (a new attempt follows). */
@@ -280,7 +261,17 @@ export class TableWriter {
     return new TaskFailure(this.label ? `${this.label}: ${message}` : message, false, "write");
   }
 
-  /** Rows as objects: their keys are checked here, then they are loaded as one JSON text (past COPY_AFTER_ROWS, through the COPY). */
+  /**
+   * The COPY format and columns the next batches should come in (`writeCopy`) once COPY pays;
+   * null while JSON is still the way. From the first non-null answer on, the writer is in COPY mode.
+   */
+  copyFormat(): { format: CopyFormat; columns: Column[] } | null {
+    if (!this.columns || this.columns.length === 0 || this.rows < this.copyAfter) return null;
+    this.copyMode = true;
+    return { format: this.wh.copyBinary && binaryCopyable(this.columns) ? "binary" : "csv", columns: this.columns };
+  }
+
+  /** Rows as objects: their keys are checked here, then they are loaded as one JSON text (or, in COPY mode, as CSV). */
   async write(batch: readonly Row[]): Promise<void> {
     if (batch.length === 0) return;
     if (!this.columns) return this.create(batch, null);
@@ -290,15 +281,15 @@ export class TableWriter {
         if (!known.has(key)) throw this.unknownColumn(this.rows + i + 1, key);
       }
     }
-    if (this.rows >= this.copyAfter) await this.copyRows(batch);
+    if (this.copyMode || this.copyFormat()) await this.writeCopy("csv", toCsv(batch, this.columns), batch.length);
     else await this.insert(JSON.stringify(batch), batch.length);
   }
 
   /**
    * A batch as JSON text (an array of row objects, as the JS sandbox sends it). The first batch is
    * parsed here, for the column types; later ones go to the database as they are (the sandbox
-   * checked their keys against the first batch's: `checkColumns`) until COPY_AFTER_ROWS, and are
-   * parsed into CSV for the COPY after that. Returns the rows written.
+   * checked their keys against the first batch's: `checkColumns`), or in COPY mode are made CSV
+   * here. Returns the rows written.
    */
   async writeJson(json: string): Promise<number> {
     if (!this.columns) {
@@ -313,22 +304,69 @@ export class TableWriter {
       await this.create(rows, json);
       return rows.length;
     }
-    if (this.rows >= this.copyAfter) return this.copyRows(JSON.parse(json) as Row[]);
+    if (this.copyMode) {
+      const rows = JSON.parse(json) as Row[];
+      return this.writeCopy("csv", toCsv(rows, this.columns), rows.length);
+    }
     return this.insert(json, undefined);
   }
 
-  private async copyRows(rows: readonly Row[]): Promise<number> {
+  /**
+   * `rows` rows encoded for COPY in the columns of `copyFormat()` (asked first: the table exists):
+   * CSV text, or binary tuples (PGlite). Postgres: into the one streamed COPY. PGlite: gathered,
+   * and loaded as COPYs of about PGLITE_COPY_SIZE. Returns the rows written.
+   */
+  async writeCopy(format: CopyFormat, data: string | Uint8Array, rows: number): Promise<number> {
+    if (!this.columns) throw new Error("TableWriter.writeCopy before the table was created");
+    this.copyMode = true;
+    if (rows === 0) return 0;
+    if (this.wh.driver === "pglite") {
+      if (format === "binary" && !(this.wh.copyBinary && binaryCopyable(this.columns))) throw new Error("TableWriter: a binary batch for a table that takes CSV");
+      if (this.pending.length === 0) this.pendingFrom = this.rows + 1;
+      this.pending.push({ format, data, rows });
+      this.pendingSize += data.length;
+      this.rows += rows;
+      if (this.pendingSize >= PGLITE_COPY_SIZE) await this.loadPending();
+      return rows;
+    }
+    if (format !== "csv" || typeof data !== "string") throw new Error("TableWriter: Postgres takes CSV batches only");
     if (!this.copy) {
       this.copyFrom = this.rows;
-      this.copy = this.wh.copyCsvStream(this.table, this.columns!.map((c) => c.name));
+      this.copy = this.wh.copyCsvStream(this.table, this.columns.map((c) => c.name));
     }
     try {
-      await this.copy.write(toCsv(rows, this.columns!));
+      await this.copy.write(data);
     } catch (error) {
       throw this.copyFailure(error);
     }
-    this.rows += rows.length;
-    return rows.length;
+    this.rows += rows;
+    return rows;
+  }
+
+  /** PGlite: load the gathered batches, one COPY per run of batches in the same format. */
+  private async loadPending(): Promise<void> {
+    const batches = this.pending;
+    this.pending = [];
+    this.pendingSize = 0;
+    const names = this.columns?.map((c) => c.name) ?? [];
+    for (let i = 0; i < batches.length; ) {
+      const format = batches[i]!.format;
+      let j = i;
+      let rows = 0;
+      while (j < batches.length && batches[j]!.format === format) rows += batches[j++]!.rows;
+      const group = batches.slice(i, j).map((b) => b.data);
+      const from = this.pendingFrom;
+      this.pendingFrom += rows;
+      try {
+        if (format === "binary") await this.wh.copyBinary!(this.table, names, group as Uint8Array[]);
+        else await this.wh.copyCsv(this.table, names, (group as string[]).join(""));
+      } catch (error) {
+        const e = error as { message?: string; where?: string };
+        const where = e.where && !(e.message ?? "").includes(e.where) ? ` (${e.where}; its line 1 is row ${from})` : "";
+        throw this.failure(`writing rows ${from}–${from + rows - 1} failed: ${e.message ?? String(error)}${where}`, error);
+      }
+      i = j;
+    }
   }
 
   /** A COPY error, with where the database says it was (the COPY's line and column; a line is not a row when values hold newlines). */
@@ -342,6 +380,8 @@ export class TableWriter {
   abort(): void {
     this.copy?.abort();
     this.copy = null;
+    this.pending = [];
+    this.pendingSize = 0;
   }
 
   /** The message for a row with a key the first batch did not have (the sandbox words it the same way). */
@@ -387,6 +427,7 @@ export class TableWriter {
 
   /** An empty result still gets a table (with the declared columns, or none). */
   async finish(): Promise<number> {
+    await this.loadPending();
     if (this.copy) {
       const copy = this.copy;
       this.copy = null;

@@ -145,6 +145,18 @@ export const runJs: NodeRunner = async (ctx) => {
             stats.writes++;
           }
         },
+        copyFormat: () => writer.copyFormat(),
+        writeCopy: async (format, data, rows) => {
+          const t0 = performance.now();
+          try {
+            const n = await writer.writeCopy(format, data, rows);
+            stats.rowsWritten += n;
+            return n;
+          } finally {
+            stats.writeMs += performance.now() - t0;
+            stats.writes++;
+          }
+        },
         log: (level, message) => ctx.log(level, message),
       },
       ctx.signal,
@@ -167,8 +179,11 @@ export const runJs: NodeRunner = async (ctx) => {
   } finally {
     for (const list of readers.values()) for (const r of list) r.close();
   }
+  const t0 = performance.now();
+  const rows = await writer.finish(); // loads what is still gathered
+  stats.writeMs += performance.now() - t0;
   stats.totalMs = performance.now() - startedAt;
   recentJsStats.set(ctx.outputTable, stats);
   while (recentJsStats.size > 20) recentJsStats.delete(recentJsStats.keys().next().value!);
-  return { rows: await writer.finish(), outputTable: ctx.outputTable };
+  return { rows, outputTable: ctx.outputTable };
 };

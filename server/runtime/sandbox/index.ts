@@ -14,6 +14,7 @@ import { createRequire } from "node:module";
 import path from "node:path";
 import { fileURLToPath, pathToFileURL } from "node:url";
 import { MAX_BATCH_CHARS, MAX_BATCH_ROWS, type HostToRunner, type JsErrorKind, type RunnerToHost } from "./protocol";
+import type { Column, CopyFormat } from "./rows-copy";
 
 export type { JsErrorKind } from "./protocol";
 
@@ -67,6 +68,17 @@ export interface JsCellIO {
    * caller's database parses it); resolves to the number of rows it held.
    */
   writeJson?(json: string): Promise<number>;
+  /**
+   * With `writeJson`: asked after each JSON batch; a COPY format and columns once the caller wants
+   * the next batches encoded so (by the runner), which then arrive through `writeCopy`.
+   */
+  copyFormat?(): { format: CopyFormat; columns: Column[] } | null;
+  /**
+   * `rows` rows in a COPY format, in the columns `copyFormat` named: CSV text, or binary tuples
+   * (only if binary was asked for; a batch binary cannot carry still comes as CSV). Resolves to
+   * the rows written.
+   */
+  writeCopy?(format: CopyFormat, data: string | Uint8Array, rows: number): Promise<number>;
   log(level: "info" | "warn" | "error", message: string): void;
 }
 
@@ -109,6 +121,8 @@ interface HostTask {
   logClosed: boolean;
   inputNames: Set<string>;
   writeChain: Promise<unknown>;
+  /** The COPY format the runner was told to send (null: JSON). */
+  copyAsked: CopyFormat | null;
   settled: boolean;
   resolve(value: { rows: number; logBytes: number }): void;
   reject(error: Error): void;
@@ -237,8 +251,8 @@ class RunnerProcess {
         void this.handleRead(task, msg);
         return;
       case "write": {
-        const { reqId, data } = msg;
-        task.writeChain = task.writeChain.then(() => this.handleWrite(task, reqId, data));
+        const { reqId, data, copy } = msg;
+        task.writeChain = task.writeChain.then(() => (copy === undefined ? this.handleWrite(task, reqId, data) : this.handleCopyWrite(task, reqId, data, copy)));
         return;
       }
       case "log":
@@ -284,11 +298,16 @@ class RunnerProcess {
     this.send({ type: "readResult", taskId: task.id, reqId, data });
   }
 
-  private async handleWrite(task: HostTask, reqId: number, data: string): Promise<void> {
+  private async handleWrite(task: HostTask, reqId: number, data: unknown): Promise<void> {
     if (task.settled) return;
+    if (typeof data !== "string") {
+      this.send({ type: "cancel", taskId: task.id });
+      settle(task, new JsCellError("invalid_result", "the cell produced a malformed batch of rows"));
+      return;
+    }
     if (task.io.writeJson) {
       // Passed on unparsed: the database parses it (and refuses anything but an array of objects).
-      if (typeof data !== "string" || data.charCodeAt(0) !== 91 /* [ */) {
+      if (data.charCodeAt(0) !== 91 /* [ */) {
         this.send({ type: "cancel", taskId: task.id });
         settle(task, new JsCellError("invalid_result", "the cell produced a malformed batch of rows"));
         return;
@@ -301,7 +320,9 @@ class RunnerProcess {
         return;
       }
       task.rows += n;
-      this.send({ type: "writeAck", taskId: task.id, reqId });
+      const copy = task.copyAsked === null && task.io.writeCopy ? task.io.copyFormat?.() : null;
+      if (copy) task.copyAsked = copy.format;
+      this.send({ type: "writeAck", taskId: task.id, reqId, ...(copy ? { copy } : {}) });
       return;
     }
     let rows: unknown;
@@ -322,6 +343,28 @@ class RunnerProcess {
       return;
     }
     task.rows += rows.length;
+    this.send({ type: "writeAck", taskId: task.id, reqId });
+  }
+
+  /** A batch the runner encoded for COPY (only after this side asked for a format in an ack). */
+  private async handleCopyWrite(task: HostTask, reqId: number, data: unknown, copy: { format: unknown; rows: unknown }): Promise<void> {
+    if (task.settled) return;
+    const { format, rows } = copy;
+    const fits =
+      (format === "csv" && typeof data === "string") || (format === "binary" && task.copyAsked === "binary" && data instanceof Uint8Array);
+    if (task.copyAsked === null || !task.io.writeCopy || !fits || !Number.isSafeInteger(rows) || (rows as number) < 0) {
+      this.send({ type: "cancel", taskId: task.id });
+      settle(task, new JsCellError("internal", "the sandbox sent a batch in a format that was not asked for"));
+      return;
+    }
+    let n: number;
+    try {
+      n = await task.io.writeCopy(format, data as string | Uint8Array, rows as number);
+    } catch (error) {
+      this.ioFailed(task, error);
+      return;
+    }
+    task.rows += n;
     this.send({ type: "writeAck", taskId: task.id, reqId });
   }
 
@@ -454,6 +497,7 @@ export class SandboxPool {
         logClosed: false,
         inputNames: new Set(req.inputNames),
         writeChain: Promise.resolve(),
+        copyAsked: null,
         settled: false,
         resolve,
         reject,

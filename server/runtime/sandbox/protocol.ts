@@ -1,8 +1,11 @@
 /**
  * Messages between the SandboxPool (server process) and the task-runner child
- * process. Rows always travel as JSON strings (one string per batch), so the
- * host only ever receives text it parses itself with JSON.parse.
+ * process. Rows travel one batch per message: as JSON text (an array of row
+ * objects), or — once the host's writer asked for it in a write's ack — in a COPY
+ * format (CSV text, or binary COPY tuples) in the columns it named, encoded by the
+ * runner from the cell's JSON (never by the cell).
  */
+import type { Column, CopyFormat } from "./rows-copy";
 
 export type JsErrorKind = "timeout" | "memory" | "user" | "invalid_result" | "internal" | "canceled";
 
@@ -31,13 +34,25 @@ export type HostToRunner =
       checkColumns?: boolean;
     }
   | { type: "readResult"; taskId: number; reqId: number; data?: string; error?: string }
-  | { type: "writeAck"; taskId: number; reqId: number; error?: string }
+  | {
+      type: "writeAck";
+      taskId: number;
+      reqId: number;
+      error?: string;
+      /** From now on send this task's batches in this COPY format and these columns (rows-copy.ts). */
+      copy?: { format: CopyFormat; columns: Column[] };
+    }
   | { type: "cancel"; taskId: number };
 
 export type RunnerToHost =
   | { type: "ready"; pid: number }
   | { type: "read"; taskId: number; reqId: number; name: string; cursor: number; batchSize: number }
-  | { type: "write"; taskId: number; reqId: number; data: string }
+  /**
+   * Without `copy`: `data` is JSON text. With it: `rows` rows in that format, in the columns of
+   * the ack that asked for a COPY format (CSV text; binary tuples without header and trailer).
+   * A batch whose values the binary format cannot carry comes as CSV.
+   */
+  | { type: "write"; taskId: number; reqId: number; data: string | Uint8Array; copy?: { format: CopyFormat; rows: number } }
   | { type: "log"; taskId: number; level: "info" | "warn" | "error"; message: string }
   | { type: "done"; taskId: number; logBytes: number }
   | {

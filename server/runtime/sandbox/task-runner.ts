@@ -12,6 +12,7 @@
 import ivm from "isolated-vm";
 import { BOOTSTRAP_FILENAME, BOOTSTRAP_SOURCE } from "./bootstrap";
 import { MAX_BATCH_ROWS, type HostToRunner, type JsErrorKind, type RunnerToHost } from "./protocol";
+import { type Column, type CopyFormat, toCopyBinary, toCsv } from "./rows-copy";
 import { CELL_FILENAME, prepareCellSource } from "./transform";
 
 type RunMessage = Extract<HostToRunner, { type: "run" }>;
@@ -33,6 +34,8 @@ interface Task {
   logBytes: number;
   logClosed: boolean;
   timer?: NodeJS.Timeout;
+  /** The host's writer wants batches in this COPY format and these columns (said in a write's ack). */
+  copy?: { format: CopyFormat; columns: Column[] };
 }
 
 /** A misbehaving cell could fire reads or writes without awaiting them; the honest bootstrap never needs more. */
@@ -114,10 +117,30 @@ function writeCallback(task: Task, data: unknown): Promise<void> {
     return Promise.reject(new Error("backpressure violated"));
   }
   const reqId = nextReqId++;
+  const msg = task.copy ? encodeBatch(task, reqId, data, task.copy.format, task.copy.columns) : null;
   return new Promise<void>((resolve, reject) => {
     task.writes.set(reqId, { resolve, reject });
-    send({ type: "write", taskId: task.id, reqId, data });
+    send(msg ?? { type: "write", taskId: task.id, reqId, data });
   });
+}
+
+/**
+ * The batch (JSON text the bootstrap made: an array of row objects) in the host's COPY format and
+ * columns, encoded here rather than on the host, whose thread is busy with the database. A batch
+ * the binary format cannot carry goes as CSV; anything unexpected as JSON, which the host checks.
+ */
+function encodeBatch(task: Task, reqId: number, json: string, format: CopyFormat, columns: Column[]): RunnerToHost | null {
+  let rows: unknown;
+  try {
+    rows = JSON.parse(json);
+  } catch {
+    return null;
+  }
+  if (!Array.isArray(rows) || !rows.every((r) => r !== null && typeof r === "object" && !Array.isArray(r))) return null;
+  const list = rows as Record<string, unknown>[];
+  const binary = format === "binary" ? toCopyBinary(list, columns) : null;
+  if (binary) return { type: "write", taskId: task.id, reqId, data: binary, copy: { format: "binary", rows: list.length } };
+  return { type: "write", taskId: task.id, reqId, data: toCsv(list, columns), copy: { format: "csv", rows: list.length } };
 }
 
 function logCallback(task: Task, level: unknown, message: unknown): boolean {
@@ -361,6 +384,7 @@ function onMessage(msg: HostToRunner): void {
       const p = task?.writes.get(msg.reqId);
       if (!task || !p) return;
       task.writes.delete(msg.reqId);
+      if (msg.copy && !task.copy) task.copy = msg.copy;
       if (msg.error !== undefined) p.reject(new Error(msg.error));
       else p.resolve();
       return;

@@ -520,15 +520,28 @@ describe.each(targets.map((t) => t.name))("runtime semantics on %s", (name) => {
   });
 
   it("writes a large JS output the same way before and after it switches to COPY, and reports a bad value past the switch", async () => {
-    const N = 60_000; // past TableWriter's COPY_AFTER_ROWS (50,000; on Postgres — PGlite keeps to JSON batches)
+    // Past the switch to COPY: on Postgres after COPY_AFTER_ROWS (50,000) rows, as CSV; on PGlite
+    // from the second batch (row 5,001), in binary (a batch binary cannot carry, as CSV). The runner
+    // encodes those batches; the first ones are JSON. Row i's values depend on i % 100 only, so rows
+    // loaded each way must be equal, and a few are compared with what the cell yielded.
+    const N = 60_000;
+    const valuesOf = `(k) => ({
+      s: ['a "quoted", comma\\nand line', "", null, "ünïcödé 😀", "back\\\\slash", "tab\\there", "NULL", "\\\\N", " lead", '"'][k % 10],
+      big: k % 2 ? Number.MAX_SAFE_INTEGER - k : -Number.MAX_SAFE_INTEGER + k,
+      j: [{ k, arr: [1, "x"] }, [k, null, "é"], { nested: { deep: [true] } }, [], {}][k % 5],
+      b: k % 3 === 2 ? null : k % 3 === 0,
+      f: [0.1, -0, 1e308, 5e-324, -123.456, 1 / 3, k / 4][k % 7],
+      t: [5, "x", true, 1.5][k % 4],
+    })`;
     const doc = pipeline(
       [
         jsNode(
           "big",
-          `export default function* () {
-             for (let i = 0; i < ${N}; i++) {
-               yield { i, s: i % 3 === 0 ? 'a "quoted", comma\\nand line' : i % 3 === 1 ? "" : null, j: { k: i, arr: [1, "x"] }, b: i % 2 === 0, f: i / 4 };
-             }
+          `const valuesOf = ${valuesOf};
+           export default function* () {
+             for (let i = 0; i < ${N} - 1; i++) yield { i, ...valuesOf(i % 100) };
+             // The last row: values binary cannot carry (a string in a bigint and in a double column) go as CSV.
+             yield { i: ${N} - 1, ...valuesOf(0), big: "7", f: "2.5" };
            }`,
         ),
         jsNode("bad", `export default function* () { for (let i = 0; i < ${N}; i++) yield { n: i === 55_000 ? "x" : i }; }`),
@@ -542,18 +555,36 @@ describe.each(targets.map((t) => t.name))("runtime semantics on %s", (name) => {
     expect(big.rows).toBe(N);
     const table = `"${done.schemaName}"."${big.outputTable}"`;
     expect(await rt.wh.query(`select count(*)::int as n, sum(i)::float8 as total from ${table}`)).toEqual([{ n: N, total: (N * (N - 1)) / 2 }]);
-    const picked = [0, 1, 2, 3, N - 3, N - 2, N - 1];
-    const rows = await rt.wh.query<{ i: number; s: string | null; j: string; b: boolean; f: number }>(
-      `select i, s, j::text as j, b, f from ${table} where i in (${picked.join(", ")}) order by i`,
+    const columns = await rt.wh.query<{ name: string; type: string }>(
+      `select attname as name, format_type(atttypid, atttypmod) as type from pg_attribute where attrelid = '${table}'::regclass and attnum > 0 and not attisdropped order by attnum`,
     );
+    expect(Object.fromEntries(columns.map((c) => [c.name, c.type]))).toEqual({ i: "bigint", s: "text", big: "bigint", j: "jsonb", b: "boolean", f: "double precision", t: "text" });
+    // Every row with the same i % 100 holds the same values, whichever way it was loaded.
+    const differing = await rt.wh.query(
+      `select i % 100 as k from ${table} where i < ${N - 1} group by 1 having count(distinct row(s, big, j::text, b, f, t)::text) > 1`,
+    );
+    expect(differing).toEqual([]);
+    const valueOf = new Function(`return ${valuesOf}`)() as (k: number) => Record<string, unknown>;
+    const picked = [0, 1, 2, 3, 4, 5, 6, N - 3, N - 2];
+    const rows = await rt.wh.query<Record<string, unknown>>(`select i, s, big, j::text as j, b, f, t from ${table} where i in (${picked.join(", ")}) order by i`);
     expect(rows).toEqual(
-      picked.map((i) => ({ i, s: i % 3 === 0 ? 'a "quoted", comma\nand line' : i % 3 === 1 ? "" : null, j: `{"k": ${i}, "arr": [1, "x"]}`, b: i % 2 === 0, f: i / 4 })),
+      picked.map((i) => {
+        const v = valueOf(i % 100);
+        const j = [`{"k": ${i % 100}, "arr": [1, "x"]}`, `[${i % 100}, null, "é"]`, '{"nested": {"deep": [true]}}', "[]", "{}"][i % 5];
+        return { i, s: v.s, big: v.big, j, b: v.b, f: Object.is(v.f, -0) ? 0 : v.f, t: String(v.t) };
+      }),
     );
+    expect(await rt.wh.query(`select big, f from ${table} where i = ${N - 1}`)).toEqual([{ big: 7, f: 2.5 }]);
+
     const bad = tasks.get("bad")!;
     expect(bad.state).toBe("failed");
-    // Postgres names where the COPY began; PGlite (JSON batches throughout) the failing batch's start.
-    const after = name === "postgres" ? 50000 : 55000;
-    expect(bad.error!.message).toMatch(new RegExp(`^node 'bad': writing the rows after row ${after} failed: invalid input syntax for type bigint: "x"`));
+    // The message names the node, the rows and the column. Postgres names where its one COPY began;
+    // PGlite the rows of the COPY that failed (the batch with the bad value went as CSV: rows 55,001–60,000).
+    expect(bad.error!.message).toMatch(
+      name === "postgres"
+        ? /^node 'bad': writing the rows after row 50000 failed: invalid input syntax for type bigint: "x" \(COPY t_\w+, line 5001, column n: "x"\)$/
+        : /^node 'bad': writing rows 55001–60000 failed: invalid input syntax for type bigint: "x" \(COPY t_\w+, line 1, column n: "x"; its line 1 is row 55001\)$/,
+    );
     // Nothing of the failed attempt stays behind.
     expect(await rt.wh.query(`select to_regclass('"${done.schemaName}"."${bad.outputTable ?? "none"}"') as t`)).toEqual([{ t: null }]);
   });

@@ -1,0 +1,175 @@
+/**
+ * Rows in COPY's formats, in an output table's column order: CSV (any column types) and
+ * PostgreSQL's binary COPY format (the types a JS cell's rows are inferred as). Pure — no
+ * database, no Node APIs: the runtime's TableWriter uses it, and so does the sandbox's task
+ * runner, which encodes a JS cell's output batches itself, off the server's thread, once the
+ * writer asked for a format (see TableWriter.copyFormat).
+ *
+ * Either way a value means what the same row loaded as JSON (`json_populate_recordset`, the
+ * writer's first batches) means, so a table loaded partly each way holds one kind of value:
+ * numbers as JSON writes them, NaN and ±Infinity as NULL (JSON's null), a missing key as NULL,
+ * objects and arrays as their JSON text, dates as ISO text.
+ */
+
+/** An output column: its name and SQL type (`bigint`, `double precision`, `jsonb`, `text`, a declared type…). */
+export interface Column {
+  name: string;
+  type: string;
+}
+
+export type CopyFormat = "csv" | "binary";
+
+const NUMERIC_TYPES = new Set(["bigint", "integer", "double precision", "numeric"]);
+
+/** A text as a quoted CSV field (a quoted empty field is '', an unquoted one NULL). */
+export function csvQuote(s: string): string {
+  return s.includes('"') ? `"${s.replace(/"/g, '""')}"` : `"${s}"`;
+}
+
+/** A row's own value for a column (a missing key is NULL, even one named like `constructor`). */
+function field(row: Record<string, unknown>, name: string): unknown {
+  return Object.hasOwn(row, name) ? row[name] : undefined;
+}
+
+/** A non-null value as the text the JSON path gives a text column (strings as they are; the rest as JSON). */
+function asText(value: unknown): string {
+  if (typeof value === "string") return value;
+  if (typeof value === "object" && value instanceof Date) return value.toISOString();
+  if (typeof value === "object") return JSON.stringify(value);
+  return String(value);
+}
+
+/** How a value of a column of `type` is written as a CSV field (quoted unless a finite number; NULL is an empty unquoted field). */
+function csvFieldWriter(type: string): (value: unknown) => string {
+  const numeric = NUMERIC_TYPES.has(type);
+  return (value) => {
+    if (value === null || value === undefined) return "";
+    if (typeof value === "number") {
+      if (!Number.isFinite(value)) return ""; // as JSON.stringify writes it: null
+      if (numeric) return String(value);
+    }
+    if (type === "jsonb") return csvQuote(JSON.stringify(value));
+    return csvQuote(asText(value));
+  };
+}
+
+/** Rows as CSV in the columns' order (quoted fields; an empty unquoted field is NULL). */
+export function toCsv(rows: readonly Record<string, unknown>[], columns: readonly Column[]): string {
+  const names = columns.map((c) => c.name);
+  const writers = columns.map((c) => csvFieldWriter(c.type));
+  let out = "";
+  for (const row of rows) {
+    for (let i = 0; i < names.length; i++) {
+      if (i) out += ",";
+      out += writers[i]!(field(row, names[i]!));
+    }
+    out += "\n";
+  }
+  return out;
+}
+
+// ------------------------------------------------------------------ binary COPY
+
+/** Column types the binary encoder writes (what inferColumns gives JS rows, and declared text/bigint/double/boolean/json). */
+const BINARY_TYPES = new Set(["bigint", "double precision", "text", "boolean", "jsonb"]);
+
+/** Whether rows of these columns can be written in the binary format. */
+export function binaryCopyable(columns: readonly Column[]): boolean {
+  return columns.length > 0 && columns.every((c) => BINARY_TYPES.has(c.type));
+}
+
+const TWO_32 = 4294967296;
+const encoder = new TextEncoder();
+
+/** A growing buffer of big-endian fields. */
+class BinaryOut {
+  bytes: Uint8Array;
+  view: DataView;
+  at = 0;
+
+  constructor(size: number) {
+    this.bytes = new Uint8Array(size);
+    this.view = new DataView(this.bytes.buffer);
+  }
+
+  room(n: number): void {
+    if (this.at + n <= this.bytes.length) return;
+    const bigger = new Uint8Array(Math.max(this.bytes.length * 2, this.at + n));
+    bigger.set(this.bytes.subarray(0, this.at));
+    this.bytes = bigger;
+    this.view = new DataView(bigger.buffer);
+  }
+
+  text(s: string, prefix?: number): void {
+    // UTF-8 takes at most 3 bytes per UTF-16 unit; the length is written once known.
+    this.room(4 + 1 + s.length * 3);
+    const lengthAt = this.at;
+    this.at += 4;
+    if (prefix !== undefined) this.bytes[this.at++] = prefix;
+    const { written } = encoder.encodeInto(s, this.bytes.subarray(this.at));
+    this.at += written;
+    this.view.setInt32(lengthAt, this.at - lengthAt - 4);
+  }
+}
+
+/**
+ * The rows as binary COPY tuples (without the header and trailer, so batches can be joined), or
+ * null when a value is not of its column's own kind — a string in a bigint column, a fraction in
+ * one, a non-boolean in a boolean one: the binary format cannot say how the database would read
+ * it, so such a batch goes as CSV (which then loads or fails the way the JSON path would).
+ */
+export function toCopyBinary(rows: readonly Record<string, unknown>[], columns: readonly Column[]): Uint8Array | null {
+  const names = columns.map((c) => c.name);
+  const types = columns.map((c) => c.type);
+  const n = names.length;
+  const out = new BinaryOut(rows.length * (2 + n * 12) + 64);
+  for (const row of rows) {
+    out.room(2);
+    out.view.setInt16(out.at, n);
+    out.at += 2;
+    for (let i = 0; i < n; i++) {
+      const v = field(row, names[i]!);
+      if (v === null || v === undefined || (typeof v === "number" && !Number.isFinite(v))) {
+        out.room(4);
+        out.view.setInt32(out.at, -1);
+        out.at += 4;
+        continue;
+      }
+      switch (types[i]) {
+        case "bigint": {
+          if (typeof v !== "number" || !Number.isSafeInteger(v)) return null;
+          const hi = Math.floor(v / TWO_32);
+          out.room(12);
+          out.view.setInt32(out.at, 8);
+          out.view.setInt32(out.at + 4, hi);
+          out.view.setUint32(out.at + 8, v - hi * TWO_32);
+          out.at += 12;
+          break;
+        }
+        case "double precision":
+          if (typeof v !== "number") return null;
+          out.room(12);
+          out.view.setInt32(out.at, 8);
+          out.view.setFloat64(out.at + 4, v === 0 ? 0 : v); // -0 as JSON writes it: 0
+          out.at += 12;
+          break;
+        case "boolean":
+          if (typeof v !== "boolean") return null;
+          out.room(5);
+          out.view.setInt32(out.at, 1);
+          out.bytes[out.at + 4] = v ? 1 : 0;
+          out.at += 5;
+          break;
+        case "jsonb":
+          out.text(JSON.stringify(v), 1); // jsonb's binary form: version 1, then the JSON text
+          break;
+        case "text":
+          out.text(asText(v));
+          break;
+        default:
+          return null;
+      }
+    }
+  }
+  return out.bytes.slice(0, out.at);
+}

@@ -1,0 +1,106 @@
+/**
+ * Rows in COPY's formats (what the sandbox's runner sends once the writer asks for COPY).
+ * The byte layout is checked here; that the databases read it back as the JSON path would
+ * is checked end to end in tests/integration/runtime/semantics.test.ts.
+ */
+import { describe, expect, it } from "vitest";
+import { binaryCopyable, toCopyBinary, toCsv, type Column } from "@/server/runtime/sandbox/rows-copy";
+
+const col = (name: string, type: string): Column => ({ name, type });
+
+/** The tuples back as [field count, …fields as hex or null]. */
+function tuples(bytes: Uint8Array): (number | string | null)[][] {
+  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  const out: (number | string | null)[][] = [];
+  let at = 0;
+  while (at < bytes.length) {
+    const n = view.getInt16(at);
+    at += 2;
+    const row: (number | string | null)[] = [n];
+    for (let i = 0; i < n; i++) {
+      const len = view.getInt32(at);
+      at += 4;
+      if (len < 0) row.push(null);
+      else {
+        row.push(Buffer.from(bytes.subarray(at, at + len)).toString("hex"));
+        at += len;
+      }
+    }
+    out.push(row);
+  }
+  return out;
+}
+
+describe("binary COPY tuples", () => {
+  const columns = [col("i", "bigint"), col("f", "double precision"), col("b", "boolean"), col("s", "text"), col("j", "jsonb")];
+
+  it("writes each type in its binary form, big-endian, NULL as length -1", () => {
+    const bytes = toCopyBinary(
+      [
+        { i: 1, f: 1.5, b: true, s: "é", j: { a: 1 } },
+        { i: -1, f: -0, b: false, s: "", j: "x" },
+        { i: null, f: Number.NaN, b: undefined, s: null },
+      ],
+      columns,
+    )!;
+    expect(tuples(bytes)).toEqual([
+      [5, "0000000000000001", "3ff8000000000000", "01", "c3a9", `01${Buffer.from('{"a":1}').toString("hex")}`],
+      // -1 as two's complement; -0 written as 0 (as JSON writes it); '' is a zero-length field, not NULL.
+      [5, "ffffffffffffffff", "0000000000000000", "00", "", `01${Buffer.from('"x"').toString("hex")}`],
+      // null, NaN (JSON's null), undefined and a missing key are all NULL.
+      [5, null, null, null, null, null],
+    ]);
+  });
+
+  it("reads only a row's own keys: a missing `constructor` or `__proto__` is NULL", () => {
+    const cols = [col("constructor", "text"), col("__proto__", "jsonb")];
+    expect(tuples(toCopyBinary([{}], cols)!)).toEqual([[2, null, null]]);
+    expect(toCsv([{}], cols)).toBe(",\n");
+  });
+
+  it("writes the largest safe integers exactly", () => {
+    const bytes = toCopyBinary([{ i: Number.MAX_SAFE_INTEGER }, { i: Number.MIN_SAFE_INTEGER }, { i: 2 ** 32 }, { i: -(2 ** 32) - 1 }], [col("i", "bigint")])!;
+    expect(tuples(bytes).map((t) => BigInt.asIntN(64, BigInt(`0x${t[1]}`)))).toEqual([
+      BigInt(Number.MAX_SAFE_INTEGER), BigInt(Number.MIN_SAFE_INTEGER), BigInt(2 ** 32), BigInt(-(2 ** 32) - 1),
+    ]);
+  });
+
+  it("writes other values in a text column as the JSON path reads them", () => {
+    const bytes = toCopyBinary([{ s: 5 }, { s: true }, { s: [1, "a"] }, { s: "😀" }], [col("s", "text")])!;
+    expect(tuples(bytes).map((t) => Buffer.from(t[1] as string, "hex").toString("utf8"))).toEqual(["5", "true", '[1,"a"]', "😀"]);
+  });
+
+  it("grows its buffer for long texts", () => {
+    const long = "ß".repeat(100_000);
+    const [row] = tuples(toCopyBinary([{ s: long }], [col("s", "text")])!);
+    expect(Buffer.from(row![1] as string, "hex").toString("utf8")).toBe(long);
+  });
+
+  it("gives up (null: the batch goes as CSV) on a value that is not of its column's own kind", () => {
+    expect(toCopyBinary([{ i: "7" }], [col("i", "bigint")])).toBeNull();
+    expect(toCopyBinary([{ i: 1.5 }], [col("i", "bigint")])).toBeNull();
+    expect(toCopyBinary([{ i: 2 ** 53 }], [col("i", "bigint")])).toBeNull();
+    expect(toCopyBinary([{ f: "2.5" }], [col("f", "double precision")])).toBeNull();
+    expect(toCopyBinary([{ b: "yes" }], [col("b", "boolean")])).toBeNull();
+    expect(toCopyBinary([{ d: "2026-01-01" }], [col("d", "date")])).toBeNull();
+  });
+
+  it("is offered only for the types it writes", () => {
+    expect(binaryCopyable(columns)).toBe(true);
+    expect(binaryCopyable([...columns, col("d", "date")])).toBe(false);
+    expect(binaryCopyable([])).toBe(false);
+  });
+});
+
+describe("CSV rows", () => {
+  it("quotes texts, leaves NULL unquoted, and writes NaN and ±Infinity as NULL as JSON does", () => {
+    const csv = toCsv(
+      [
+        { n: 1, f: Number.NaN, s: 'a "b",\nc', e: "" },
+        { n: null, f: Number.POSITIVE_INFINITY, s: 7, e: undefined },
+      ],
+      [col("n", "bigint"), col("f", "double precision"), col("s", "text"), col("e", "text")],
+    );
+    expect(csv).toBe('1,,"a ""b"",\nc",""\n,,"7",\n');
+  });
+});
