@@ -8,7 +8,7 @@
 import type { PipelineNode } from "@/server/pipeline";
 import { type CsvCopy, ident, type Row, type Warehouse } from "@/db/warehouse";
 import { connectionLost, isConnectionLoss, TaskFailure } from "./errors";
-import { binaryCopyable, type Column, type CopyFormat, toCsv } from "./sandbox/rows-copy";
+import { binaryCopyable, type Column, type CopyFormat, CopyValueError, toCsv } from "./sandbox/rows-copy";
 
 export { type Column, csvQuote, toCsv } from "./sandbox/rows-copy";
 
@@ -241,6 +241,8 @@ export class TableWriter {
   private pendingFrom = 0;
   /** Batches go through COPY from now on (set once; the runner may already be encoding). */
   private copyMode = false;
+  /** Given up (abort): nothing more is loaded. */
+  private aborted = false;
   rows = 0;
   /** Rows loaded as JSON before the rest go through COPY. */
   private readonly copyAfter: number;
@@ -281,7 +283,7 @@ export class TableWriter {
         if (!known.has(key)) throw this.unknownColumn(this.rows + i + 1, key);
       }
     }
-    if (this.copyMode || this.copyFormat()) await this.writeCopy("csv", toCsv(batch, this.columns), batch.length);
+    if (this.copyMode || this.copyFormat()) await this.writeCopy("csv", this.csvOf(batch, this.rows + 1), batch.length);
     else await this.insert(JSON.stringify(batch), batch.length);
   }
 
@@ -305,10 +307,28 @@ export class TableWriter {
       return rows.length;
     }
     if (this.copyMode) {
-      const rows = JSON.parse(json) as Row[];
-      return this.writeCopy("csv", toCsv(rows, this.columns), rows.length);
+      // A batch sent before the runner heard, or one it could not encode: checked here, since it
+      // does not go through the database's JSON functions (which refuse anything but objects).
+      let rows: unknown;
+      try {
+        rows = JSON.parse(json);
+      } catch {
+        rows = undefined;
+      }
+      if (!Array.isArray(rows) || !rows.every(isRowObject)) throw new TaskFailure("the cell produced a malformed batch of rows", false, "invalid_result");
+      return this.writeCopy("csv", this.csvOf(rows, this.rows + 1), rows.length);
     }
     return this.insert(json, undefined);
+  }
+
+  /** Rows as CSV in the table's columns; a value the JSON path would refuse fails the task, naming the rows. */
+  private csvOf(rows: readonly Row[], first: number): string {
+    try {
+      return toCsv(rows, this.columns!);
+    } catch (error) {
+      const message = error instanceof CopyValueError ? error.message : `could not be written as CSV: ${(error as Error).message}`;
+      throw new TaskFailure(`${this.label ? `${this.label}: ` : ""}a row among rows ${first}–${first + rows.length - 1}: ${message}`, false, "invalid_result");
+    }
   }
 
   /**
@@ -318,6 +338,7 @@ export class TableWriter {
    */
   async writeCopy(format: CopyFormat, data: string | Uint8Array, rows: number): Promise<number> {
     if (!this.columns) throw new Error("TableWriter.writeCopy before the table was created");
+    if (this.aborted) throw new Error("TableWriter.writeCopy after abort");
     this.copyMode = true;
     if (rows === 0) return 0;
     if (this.wh.driver === "pglite") {
@@ -349,7 +370,7 @@ export class TableWriter {
     this.pending = [];
     this.pendingSize = 0;
     const names = this.columns?.map((c) => c.name) ?? [];
-    for (let i = 0; i < batches.length; ) {
+    for (let i = 0; i < batches.length && !this.aborted; ) {
       const format = batches[i]!.format;
       let j = i;
       let rows = 0;
@@ -378,6 +399,7 @@ export class TableWriter {
 
   /** Give up: a COPY in progress is stopped (nothing of it stays), so the table can be dropped. */
   abort(): void {
+    this.aborted = true;
     this.copy?.abort();
     this.copy = null;
     this.pending = [];
@@ -402,7 +424,8 @@ export class TableWriter {
       // A small first batch creates and fills the table in one statement (most cells return a few rows).
       const names = this.columns.map((c) => ident(c.name)).join(", ");
       try {
-        await this.wh.query(`create table ${this.table} as select ${names} from jsonb_to_recordset($1::text::jsonb) as r(${cols})`, [json ?? JSON.stringify(batch)]);
+        // json (not jsonb): a text column keeps the JSON text as written, as json_populate_recordset and COPY do.
+        await this.wh.query(`create table ${this.table} as select ${names} from json_to_recordset($1::text::json) as r(${cols})`, [json ?? JSON.stringify(batch)]);
       } catch (error) {
         throw this.failure(`writing rows 1–${batch.length} failed: ${(error as Error).message}`, error);
       }

@@ -2,9 +2,10 @@
  * The JavaScript cell sandbox, host side. User code never runs in this
  * process: SandboxPool forks long-lived task-runner child processes
  * (task-runner.ts) that run each cell in its own isolated-vm isolate. This
- * side hands input batches over, receives output rows as JSON text, parses
- * and checks them itself, and enforces the log cap, cancellation and a
- * last-resort deadline (it kills a child that stops answering).
+ * side hands input batches over, receives output rows as JSON text (or, once
+ * the caller asked for it, encoded for COPY by the task runner — never by the
+ * cell) and has them checked before they are loaded, and enforces the log cap,
+ * cancellation and a last-resort deadline (it kills a child that stops answering).
  *
  * See docs/sandbox.md for the cell contract and what is blocked and how.
  */
@@ -251,8 +252,10 @@ class RunnerProcess {
         void this.handleRead(task, msg);
         return;
       case "write": {
-        const { reqId, data, copy } = msg;
-        task.writeChain = task.writeChain.then(() => (copy === undefined ? this.handleWrite(task, reqId, data) : this.handleCopyWrite(task, reqId, data, copy)));
+        const { reqId, data, copy } = msg as { reqId: number; data: unknown; copy?: unknown };
+        task.writeChain = task.writeChain
+          .then(() => (copy === undefined ? this.handleWrite(task, reqId, data) : this.handleCopyWrite(task, reqId, data, copy)))
+          .catch((error: unknown) => this.ioFailed(task, error));
         return;
       }
       case "log":
@@ -306,7 +309,8 @@ class RunnerProcess {
       return;
     }
     if (task.io.writeJson) {
-      // Passed on unparsed: the database parses it (and refuses anything but an array of objects).
+      // Passed on unparsed: the caller checks it (the database's JSON functions refuse anything but
+      // an array of objects; in COPY mode the writer parses and checks it itself).
       if (data.charCodeAt(0) !== 91 /* [ */) {
         this.send({ type: "cancel", taskId: task.id });
         settle(task, new JsCellError("invalid_result", "the cell produced a malformed batch of rows"));
@@ -347,12 +351,12 @@ class RunnerProcess {
   }
 
   /** A batch the runner encoded for COPY (only after this side asked for a format in an ack). */
-  private async handleCopyWrite(task: HostTask, reqId: number, data: unknown, copy: { format: unknown; rows: unknown }): Promise<void> {
+  private async handleCopyWrite(task: HostTask, reqId: number, data: unknown, copy: unknown): Promise<void> {
     if (task.settled) return;
-    const { format, rows } = copy;
+    const { format, rows } = copy !== null && typeof copy === "object" ? (copy as { format?: unknown; rows?: unknown }) : {};
     const fits =
       (format === "csv" && typeof data === "string") || (format === "binary" && task.copyAsked === "binary" && data instanceof Uint8Array);
-    if (task.copyAsked === null || !task.io.writeCopy || !fits || !Number.isSafeInteger(rows) || (rows as number) < 0) {
+    if (task.copyAsked === null || !task.io.writeCopy || !fits || !Number.isSafeInteger(rows) || (rows as number) < 1) {
       this.send({ type: "cancel", taskId: task.id });
       settle(task, new JsCellError("internal", "the sandbox sent a batch in a format that was not asked for"));
       return;

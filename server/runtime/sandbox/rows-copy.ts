@@ -19,6 +19,26 @@ export interface Column {
 
 export type CopyFormat = "csv" | "binary";
 
+/** A value COPY cannot carry the way the JSON path would: the batch fails, as it would have as JSON. */
+export class CopyValueError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = "CopyValueError";
+  }
+}
+
+/** A lone UTF-16 surrogate (in a `u` regex a pair is one code point, so only lone halves match). */
+const LONE_SURROGATE = /\p{Surrogate}/u;
+
+/**
+ * Text as it may go to the database: the JSON path fails on a lone surrogate ("Unicode low
+ * surrogate must follow a high surrogate"), where UTF-8 encoding would quietly replace it.
+ */
+function wellFormed(s: string, column: string): string {
+  if (LONE_SURROGATE.test(s)) throw new CopyValueError(`column '${column}' holds text that is not valid Unicode (a lone UTF-16 surrogate)`);
+  return s;
+}
+
 const NUMERIC_TYPES = new Set(["bigint", "integer", "double precision", "numeric"]);
 
 /** A text as a quoted CSV field (a quoted empty field is '', an unquoted one NULL). */
@@ -40,7 +60,8 @@ function asText(value: unknown): string {
 }
 
 /** How a value of a column of `type` is written as a CSV field (quoted unless a finite number; NULL is an empty unquoted field). */
-function csvFieldWriter(type: string): (value: unknown) => string {
+function csvFieldWriter(column: Column): (value: unknown) => string {
+  const { name, type } = column;
   const numeric = NUMERIC_TYPES.has(type);
   return (value) => {
     if (value === null || value === undefined) return "";
@@ -48,15 +69,15 @@ function csvFieldWriter(type: string): (value: unknown) => string {
       if (!Number.isFinite(value)) return ""; // as JSON.stringify writes it: null
       if (numeric) return String(value);
     }
-    if (type === "jsonb") return csvQuote(JSON.stringify(value));
-    return csvQuote(asText(value));
+    if (type === "jsonb") return csvQuote(wellFormed(JSON.stringify(value), name));
+    return csvQuote(wellFormed(asText(value), name));
   };
 }
 
-/** Rows as CSV in the columns' order (quoted fields; an empty unquoted field is NULL). */
+/** Rows as CSV in the columns' order (quoted fields; an empty unquoted field is NULL). Throws CopyValueError on text that is not valid Unicode. */
 export function toCsv(rows: readonly Record<string, unknown>[], columns: readonly Column[]): string {
   const names = columns.map((c) => c.name);
-  const writers = columns.map((c) => csvFieldWriter(c.type));
+  const writers = columns.map((c) => csvFieldWriter(c));
   let out = "";
   for (const row of rows) {
     for (let i = 0; i < names.length; i++) {
@@ -117,6 +138,7 @@ class BinaryOut {
  * null when a value is not of its column's own kind — a string in a bigint column, a fraction in
  * one, a non-boolean in a boolean one: the binary format cannot say how the database would read
  * it, so such a batch goes as CSV (which then loads or fails the way the JSON path would).
+ * Throws CopyValueError on text that is not valid Unicode.
  */
 export function toCopyBinary(rows: readonly Record<string, unknown>[], columns: readonly Column[]): Uint8Array | null {
   const names = columns.map((c) => c.name);
@@ -161,10 +183,10 @@ export function toCopyBinary(rows: readonly Record<string, unknown>[], columns: 
           out.at += 5;
           break;
         case "jsonb":
-          out.text(JSON.stringify(v), 1); // jsonb's binary form: version 1, then the JSON text
+          out.text(wellFormed(JSON.stringify(v), names[i]!), 1); // jsonb's binary form: version 1, then the JSON text
           break;
         case "text":
-          out.text(asText(v));
+          out.text(wellFormed(asText(v), names[i]!));
           break;
         default:
           return null;

@@ -12,7 +12,7 @@
 import ivm from "isolated-vm";
 import { BOOTSTRAP_FILENAME, BOOTSTRAP_SOURCE } from "./bootstrap";
 import { MAX_BATCH_ROWS, type HostToRunner, type JsErrorKind, type RunnerToHost } from "./protocol";
-import { type Column, type CopyFormat, toCopyBinary, toCsv } from "./rows-copy";
+import { type Column, type CopyFormat, CopyValueError, toCopyBinary, toCsv } from "./rows-copy";
 import { CELL_FILENAME, prepareCellSource } from "./transform";
 
 type RunMessage = Extract<HostToRunner, { type: "run" }>;
@@ -117,7 +117,19 @@ function writeCallback(task: Task, data: unknown): Promise<void> {
     return Promise.reject(new Error("backpressure violated"));
   }
   const reqId = nextReqId++;
-  const msg = task.copy ? encodeBatch(task, reqId, data, task.copy.format, task.copy.columns) : null;
+  let msg: RunnerToHost | null = null;
+  if (task.copy) {
+    try {
+      msg = encodeBatch(task, reqId, data, task.copy.format, task.copy.columns);
+    } catch (error) {
+      if (error instanceof CopyValueError) {
+        fail(task, "invalid_result", `the cell produced a row whose ${error.message}`);
+        disposeIsolate(task);
+        return Promise.reject(error);
+      }
+      msg = null; // sent as JSON: the host checks and loads it itself
+    }
+  }
   return new Promise<void>((resolve, reject) => {
     task.writes.set(reqId, { resolve, reject });
     send(msg ?? { type: "write", taskId: task.id, reqId, data });
@@ -128,6 +140,7 @@ function writeCallback(task: Task, data: unknown): Promise<void> {
  * The batch (JSON text the bootstrap made: an array of row objects) in the host's COPY format and
  * columns, encoded here rather than on the host, whose thread is busy with the database. A batch
  * the binary format cannot carry goes as CSV; anything unexpected as JSON, which the host checks.
+ * Throws CopyValueError on a value the JSON path would have refused (text that is not Unicode).
  */
 function encodeBatch(task: Task, reqId: number, json: string, format: CopyFormat, columns: Column[]): RunnerToHost | null {
   let rows: unknown;

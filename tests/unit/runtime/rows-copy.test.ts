@@ -4,7 +4,7 @@
  * is checked end to end in tests/integration/runtime/semantics.test.ts.
  */
 import { describe, expect, it } from "vitest";
-import { binaryCopyable, toCopyBinary, toCsv, type Column } from "@/server/runtime/sandbox/rows-copy";
+import { binaryCopyable, CopyValueError, toCopyBinary, toCsv, type Column } from "@/server/runtime/sandbox/rows-copy";
 
 const col = (name: string, type: string): Column => ({ name, type });
 
@@ -102,5 +102,24 @@ describe("CSV rows", () => {
       [col("n", "bigint"), col("f", "double precision"), col("s", "text"), col("e", "text")],
     );
     expect(csv).toBe('1,,"a ""b"",\nc",""\n,,"7",\n');
+  });
+});
+
+describe("CSV values as the JSON path reads them", () => {
+  it("writes -0 as 0, a jsonb string as JSON text, and other values in a text column as JSON", () => {
+    expect(toCsv([{ f: -0, j: "x", s: [1, { a: true }] }], [col("f", "double precision"), col("j", "jsonb"), col("s", "text")])).toBe(
+      '0,"""x""","[1,{""a"":true}]"\n',
+    );
+  });
+});
+
+describe("text that is not valid Unicode", () => {
+  it("is refused by both encoders, naming the column (the JSON path refuses it too); a surrogate pair is fine", () => {
+    const lone = { s: "a\ud800b" };
+    expect(() => toCsv([lone], [col("s", "text")])).toThrow(new CopyValueError("column 's' holds text that is not valid Unicode (a lone UTF-16 surrogate)"));
+    expect(() => toCopyBinary([lone], [col("s", "text")])).toThrow(CopyValueError);
+    // Inside JSON (a jsonb column, an object in a text column) it is escaped text (\\udc00), read as the JSON path reads it.
+    expect(toCsv([{ j: { k: "\udc00" } }], [col("j", "jsonb")])).toBe('"{""k"":""\\udc00""}"\n');
+    expect(toCsv([{ s: "😀" }], [col("s", "text")])).toBe('"😀"\n');
   });
 });
