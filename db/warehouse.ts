@@ -34,9 +34,8 @@ export interface Warehouse extends Querier {
   /** COPY rows (CSV text with a header-less column order) into `table`. */
   copyCsv(table: string, columns: string[], csv: string): Promise<void>;
   /**
-   * Start one COPY of CSV chunks into `table` (Postgres: one streamed COPY, since every COPY
-   * statement costs a fixed ~80 ms on postgres.js; PGlite: chunks gathered into COPYs of
-   * about 8 MB). `write` resolves when the chunk may be reused (backpressure); `end`
+   * Start one COPY of CSV chunks into `table` (Postgres: one streamed COPY, one transaction, on a
+   * connection of the COPY pool; PGlite: chunks gathered into COPYs of about 8 MB). `write` resolves when the chunk may be reused (backpressure); `end`
    * resolves when every row is in. `abort` gives up (nothing of this copy may stay).
    */
   copyCsvStream(table: string, columns: string[]): CsvCopy;
@@ -60,6 +59,13 @@ export interface CsvCopy {
   abort(): void;
 }
 
+/**
+ * At most this many COPY streams at once on Postgres, on connections of their own: a stream stays
+ * open while its JS cell runs, and a cell also reads its inputs; if streams could take every
+ * connection of the pool the reads use, cells would wait for each other for ever. More streams
+ * wait for a connection (their cells wait on the write) while the others go on.
+ */
+const COPY_CONNECTIONS = 16;
 /** At most this many `timed` statements (cells) with one timeout run at once on Postgres; more wait for a connection. */
 const TIMED_CONNECTIONS = 16;
 /** Seconds a `timed` connection stays open unused. */
@@ -178,6 +184,13 @@ async function openPostgres(url: string, appUrl?: string): Promise<Warehouse> {
     ...(relaxed ? { connection: { synchronous_commit: "off" } } : {}),
   };
   const sql = postgres(url, { ...options, max: 10 });
+  /**
+   * COPY streams (see COPY_CONNECTIONS); connections opened on demand, closed when idle. No
+   * pipelining (`max_pipeline: 0`): postgres.js otherwise sends a query to a busy connection when
+   * all are busy, and one in the middle of a COPY fails it ("You cannot execute queries during
+   * copy"); so a stream beyond COPY_CONNECTIONS waits for a connection of its own.
+   */
+  const copySql = postgres(url, { ...options, max: COPY_CONNECTIONS, max_pipeline: 0, idle_timeout: TIMED_IDLE_SECONDS });
   try {
     await sql`select 1`;
   } catch (error) {
@@ -191,7 +204,7 @@ async function openPostgres(url: string, appUrl?: string): Promise<Warehouse> {
    * wrapped to hear about it.
    */
   const openCopy = async (table: string, columns: string[]) => {
-    const query = sql.unsafe(`copy ${table} (${columns.map(ident).join(", ")}) from stdin with (format csv)`) as unknown as {
+    const query = copySql.unsafe(`copy ${table} (${columns.map(ident).join(", ")}) from stdin with (format csv)`) as unknown as {
       reject: (error: unknown) => void;
       writable: () => Promise<import("node:stream").Writable>;
     };
@@ -328,7 +341,7 @@ async function openPostgres(url: string, appUrl?: string): Promise<Warehouse> {
       closed = true;
       const pools = [...timedPools.values()];
       timedPools.clear();
-      await Promise.all([sql.end({ timeout: 5 }), ...pools.map((p) => p.end({ timeout: 5 }))]);
+      await Promise.all([sql.end({ timeout: 5 }), copySql.end({ timeout: 5 }), ...pools.map((p) => p.end({ timeout: 5 }))]);
     },
   };
 }

@@ -1,0 +1,51 @@
+/**
+ * Many JS cells writing large outputs at once, each reading its input while it writes: every
+ * output past its first batch is one COPY stream held open while the cell runs. On Postgres the
+ * streams have connections of their own (the warehouse's COPY pool), so they can never take all
+ * the connections the cells' input reads need (with one shared pool of 10 connections, 14 such
+ * cells waited for each other for ever).
+ */
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import type { PipelineFile } from "@/server/pipeline";
+import { targets } from "../databases";
+import { openRuntime, type Runtime } from "./harness";
+
+const CELLS = 20;
+const ROWS = 12_000;
+
+describe.each(targets.map((t) => t.name))("COPY streams on %s", (name) => {
+  let rt: Runtime;
+  beforeAll(async () => {
+    rt = await openRuntime(name, { concurrency: CELLS });
+  });
+  afterAll(async () => rt?.close());
+
+  it(`runs ${CELLS} cells at once that read their input while their outputs stream in`, async () => {
+    const cells = Array.from({ length: CELLS }, (_, i) => ({
+      id: `m${i}`,
+      kind: "js" as const,
+      name: `mapped_${i}`,
+      config: {
+        code: `export default async function* (_inputs, ctx) {
+          for await (const batch of ctx.batches("src", { batchSize: 500 })) yield batch.map((r) => ({ x: r.x, y: r.x * ${i + 1} }));
+        }`,
+      },
+    }));
+    const doc: PipelineFile = {
+      format: "tributary/v1",
+      name: "copy_streams",
+      defaults: { retries: 0, timeoutSeconds: 120 },
+      nodes: [{ id: "src", kind: "sql", name: "src", config: { sql: `select g as x from generate_series(1, ${ROWS}) g` } }, ...cells],
+      edges: cells.map((c) => ({ from: "src", to: c.id })),
+    };
+    const run = await rt.start(doc);
+    const { run: done, tasks } = await rt.wait(run.id, 90_000);
+    expect(done.state, JSON.stringify([...tasks.values()].map((t) => t.error?.message).filter(Boolean).slice(0, 2))).toBe("success");
+    for (let i = 0; i < CELLS; i++) {
+      const task = tasks.get(`m${i}`)!;
+      expect(task.rows).toBe(ROWS);
+      const table = `"${done.schemaName}"."${task.outputTable}"`;
+      expect(await rt.wh.query(`select count(*)::int as n, sum(y)::float8 as total from ${table}`)).toEqual([{ n: ROWS, total: ((i + 1) * ROWS * (ROWS + 1)) / 2 }]);
+    }
+  }, 120_000);
+});
