@@ -190,7 +190,8 @@ async function openPostgres(url: string, appUrl?: string): Promise<Warehouse> {
    * all are busy, and one in the middle of a COPY fails it ("You cannot execute queries during
    * copy"); so a stream beyond COPY_CONNECTIONS waits for a connection of its own.
    */
-  const copySql = postgres(url, { ...options, max: COPY_CONNECTIONS, max_pipeline: 0, idle_timeout: TIMED_IDLE_SECONDS });
+  const noPipelining = { max_pipeline: 0 } as object; // a postgres.js option its types do not list
+  const copySql = postgres(url, { ...options, ...noPipelining, max: COPY_CONNECTIONS, idle_timeout: TIMED_IDLE_SECONDS });
   try {
     await sql`select 1`;
   } catch (error) {
