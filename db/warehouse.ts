@@ -60,12 +60,13 @@ export interface CsvCopy {
 }
 
 /**
- * At most this many COPY streams at once on Postgres, on connections of their own: a stream stays
- * open while its JS cell runs, and a cell also reads its inputs; if streams could take every
- * connection of the pool the reads use, cells would wait for each other for ever. More streams
- * wait for a connection (their cells wait on the write) while the others go on.
+ * At most this many COPY streams at once on Postgres, on connections of their own (a task holds
+ * at most one; as many as a worker runs tasks by default). A stream stays open while its JS cell
+ * runs, and the cell also reads its inputs: on the pool the reads use, postgres.js sent queries to
+ * connections in the middle of a COPY once all were busy ("You cannot execute queries during
+ * copy"). More streams wait for a connection (their cells wait on the write) while the others go on.
  */
-const COPY_CONNECTIONS = 16;
+const COPY_CONNECTIONS = 8;
 /** At most this many `timed` statements (cells) with one timeout run at once on Postgres; more wait for a connection. */
 const TIMED_CONNECTIONS = 16;
 /** Seconds a `timed` connection stays open unused. */
@@ -91,6 +92,8 @@ export function ident(name: string): string {
 
 async function openPglite(dir: string): Promise<Warehouse> {
   const { pg, release } = await openLockedPglite(dir, "warehouse", { parsers: { 20: Number } });
+  // As on Postgres (openPostgres): scans of a large table start at its first page.
+  await pg.query(`set synchronize_seqscans = off`);
   const query = async <T,>(text: string, params: unknown[] = []) => (await pg.query<T>(text, params)).rows;
   /** PGlite has no streaming COPY: chunks gathered and loaded as COPYs of about PGLITE_COPY_CHARS. */
   const copyCsvStream = (table: string, columns: string[]): CsvCopy => {
@@ -183,15 +186,25 @@ async function openPostgres(url: string, appUrl?: string): Promise<Warehouse> {
     types: { numberish: asNumber } as never,
     ...(relaxed ? { connection: { synchronous_commit: "off" } } : {}),
   };
-  const sql = postgres(url, { ...options, max: 10 });
+  // Synchronized scans off: a scan of a large table would start where the previous scan of it
+  // stopped, so "the first rows" (LIMIT) and a preview's page at an OFFSET would be other rows each time.
+  const sql = postgres(url, { ...options, connection: { ...options.connection, synchronize_seqscans: "off" }, max: 10 });
   /**
-   * COPY streams (see COPY_CONNECTIONS); connections opened on demand, closed when idle. No
-   * pipelining (`max_pipeline: 0`): postgres.js otherwise sends a query to a busy connection when
-   * all are busy, and one in the middle of a COPY fails it ("You cannot execute queries during
-   * copy"); so a stream beyond COPY_CONNECTIONS waits for a connection of its own.
+   * COPY streams only (see COPY_CONNECTIONS; `begin` would not work here); connections opened on
+   * demand, closed when idle. No pipelining (`max_pipeline: 0`): postgres.js otherwise sends a
+   * query to a busy connection when all are busy, and one in the middle of a COPY fails it; so a
+   * stream beyond COPY_CONNECTIONS waits for a connection of its own. No statement timeout (a
+   * stream lasts as long as its cell, which has its own), no type fetching (COPY needs none).
    */
   const noPipelining = { max_pipeline: 0 } as object; // a postgres.js option its types do not list
-  const copySql = postgres(url, { ...options, ...noPipelining, max: COPY_CONNECTIONS, idle_timeout: TIMED_IDLE_SECONDS });
+  const copySql = postgres(url, {
+    ...options,
+    ...noPipelining,
+    connection: { ...options.connection, statement_timeout: 0 },
+    fetch_types: false,
+    max: COPY_CONNECTIONS,
+    idle_timeout: TIMED_IDLE_SECONDS,
+  });
   try {
     await sql`select 1`;
   } catch (error) {

@@ -210,12 +210,13 @@ const PGLITE_COPY_SIZE = 2 * 1024 * 1024;
 /**
  * A table being filled in batches. The first batch creates it (its column types inferred from
  * that batch; a small one is created and loaded in one statement) and is loaded as JSON the
- * database parses; every later batch goes through COPY, which loads about twice as fast:
+ * database parses; every later batch goes through COPY, which loads faster:
  *
  * - Postgres: CSV through one streamed COPY (one transaction, on a connection of the
  *   warehouse's COPY pool). Measured against a JSON insert per batch: 10,000 rows in 18–41
  *   against 22–62 ms, 50,000 in 59–86 against 106–120 ms. One stream on one connection also
- *   keeps the rows in the order they came (JSON batches over pooled connections interleaved).
+ *   keeps the rows in practice in the order they came (JSON batches over pooled connections
+ *   interleaved); the database does not promise it (a later row may fill an earlier page's gap).
  * - PGlite: binary COPY when every column is of a type its encoder writes (bigint, double
  *   precision, text, boolean, jsonb: all that JS rows are inferred as), else CSV; gathered and
  *   loaded about PGLITE_COPY_SIZE at a time (small enough that a cell waiting for an input

@@ -163,13 +163,10 @@ export const runsRouter = router({
       const view = `${ident(run.schemaName)}.${ident(input.node)}`;
       const columns = await columnsOf(wh, run.schemaName, input.node);
       const [{ total } = { total: 0 }] = await wh.query<{ total: number }>(`select count(*)::int as total from ${view}`);
-      // Pages in the stored order: without this, a scan of a large table (over a quarter of the
-      // buffer pool) starts where the previous scan of it stopped (synchronized scans), and the
-      // page at an offset would hold other rows than the rows shown above and below it.
-      const rows = await wh.transaction(async (tx) => {
-        await tx.query(`set local synchronize_seqscans = off`);
-        return tx.query(`select * from ${view} offset ${input.offset ?? 0} limit ${input.limit ?? 100}`);
-      });
+      // Pages in the stored order: the warehouse's sessions scan from a table's first page
+      // (synchronize_seqscans off, db/warehouse.ts), so a page at an offset holds the rows between
+      // the pages above and below it.
+      const rows = await wh.query(`select * from ${view} offset ${input.offset ?? 0} limit ${input.limit ?? 100}`);
       return { columns, total, offset: input.offset ?? 0, rows };
     }),
 });

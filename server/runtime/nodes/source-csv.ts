@@ -54,7 +54,7 @@ export const runCsvSource: NodeRunner = async (ctx) => {
   let rows = 0;
   let line = 0;
 
-  // One COPY for the whole file (a COPY statement costs a fixed ~80 ms on postgres.js), fed batch by batch.
+  // One COPY for the whole file (one transaction, nothing of it stays if the file turns out bad), fed batch by batch.
   let copy: CsvCopy | null = null;
   const failed = (error: unknown, what: string) => {
     const message = (error as Error).message;

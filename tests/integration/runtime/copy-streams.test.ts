@@ -1,9 +1,10 @@
 /**
  * Many JS cells writing large outputs at once, each reading its input while it writes: every
  * output past its first batch is one COPY stream held open while the cell runs. On Postgres the
- * streams have connections of their own (the warehouse's COPY pool), so they can never take all
- * the connections the cells' input reads need (with one shared pool of 10 connections, 14 such
- * cells waited for each other for ever).
+ * streams have connections of their own (the warehouse's COPY pool, 8, no pipelining), so more
+ * streams than connections wait their turn. On one shared pool of 10 connections, 14 such cells
+ * failed: postgres.js sent queries to connections in the middle of a COPY ("You cannot execute
+ * queries during copy").
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { PipelineFile } from "@/server/pipeline";

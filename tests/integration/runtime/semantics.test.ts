@@ -591,9 +591,13 @@ describe.each(targets.map((t) => t.name))("runtime semantics on %s", (name) => {
       }),
     );
     expect(await rt.wh.query(`select big, f from ${table} where i = ${N - 1}`)).toEqual([{ big: 7, f: 2.5 }]);
-    // Stored in the order the cell yielded them, whichever way each batch went.
-    expect(await rt.wh.query(`select count(*)::int as n from (select i, row_number() over (order by ctid) - 1 as r from ${table}) x where i <> r`)).toEqual([{ n: 0 }]);
-    if (name === "pglite") expect(binaryInto.filter((t) => t.endsWith(`"${big.outputTable}"`)).length).toBeGreaterThan(0);
+    if (name === "pglite") {
+      // Stored in the order the cell yielded them, whichever way each batch went. (So on Postgres
+      // too, in practice, but autovacuum may refresh the free space map of the first batch's
+      // pages while the COPY runs, and a later row may then fill an earlier page's gap.)
+      expect(await rt.wh.query(`select count(*)::int as n from (select i, row_number() over (order by ctid) - 1 as r from ${table}) x where i <> r`)).toEqual([{ n: 0 }]);
+      expect(binaryInto.filter((t) => t.endsWith(`"${big.outputTable}"`)).length).toBeGreaterThan(0);
+    }
 
     const bad = tasks.get("bad")!;
     expect(bad.state).toBe("failed");
