@@ -204,6 +204,18 @@ function isRowObject(r: unknown): r is Row {
   return r !== null && typeof r === "object" && !Array.isArray(r);
 }
 
+/** A JSON batch of rows as the sandbox sends it: an array of objects, else the task fails. */
+function parseBatch(json: string): Row[] {
+  let rows: unknown;
+  try {
+    rows = JSON.parse(json);
+  } catch {
+    rows = undefined;
+  }
+  if (!Array.isArray(rows) || !rows.every(isRowObject)) throw new TaskFailure("the cell produced a malformed batch of rows", false, "invalid_result");
+  return rows;
+}
+
 /** On PGlite, encoded batches are gathered and loaded about this many characters or bytes at a time. */
 const PGLITE_COPY_SIZE = 2 * 1024 * 1024;
 
@@ -292,13 +304,7 @@ export class TableWriter {
    */
   async writeJson(json: string): Promise<number> {
     if (!this.columns) {
-      let rows: unknown;
-      try {
-        rows = JSON.parse(json);
-      } catch {
-        rows = undefined;
-      }
-      if (!Array.isArray(rows) || !rows.every(isRowObject)) throw new TaskFailure("the cell produced a malformed batch of rows", false, "invalid_result");
+      const rows = parseBatch(json);
       if (rows.length === 0) return 0;
       await this.create(rows, json);
       return rows.length;
@@ -306,13 +312,7 @@ export class TableWriter {
     if (this.copyMode) {
       // A batch sent before the runner heard, or one it could not encode: checked here, since it
       // does not go through the database's JSON functions (which refuse anything but objects).
-      let rows: unknown;
-      try {
-        rows = JSON.parse(json);
-      } catch {
-        rows = undefined;
-      }
-      if (!Array.isArray(rows) || !rows.every(isRowObject)) throw new TaskFailure("the cell produced a malformed batch of rows", false, "invalid_result");
+      const rows = parseBatch(json);
       return this.writeCopy("csv", this.csvOf(rows, this.rows + 1), rows.length);
     }
     return this.insert(json, undefined);

@@ -743,6 +743,22 @@ function claimStatements(limit: string, into: string, excluded?: string): string
 }
 
 /**
+ * The CTE `ev` of a function that moves tasks: it inserts the given events (`p_events`, in their
+ * order) and then those of the moved tasks, selected by `moved` (run, task, type, payload, part,
+ * 0), in the order of their `part`. Shared by APPLY_FN and COMPLETE_SIMPLE_FN (same SQL as before it was shared).
+ */
+function eventsCte(moved: string): string {
+  return `       ev as (insert into run_events (run_id, task_run_id, type, payload)
+              select run_id, task_run_id, type, payload from (
+                select (e->>'runId')::uuid as run_id, (e->>'taskRunId')::uuid as task_run_id, e->>'type' as type,
+                       coalesce(e->'payload', '{}'::jsonb) as payload, 0 as part, n
+                  from jsonb_array_elements(p_events) with ordinality as x(e, n)
+                union all
+                ${moved}
+                order by part, n) all_events)`;
+}
+
+/**
  * Functions rather than statements: one round trip each, and their plans are cached per
  * connection (PGlite parses and plans every statement it is sent). Versioned names: a changed
  * body gets a new name, so processes of different versions never call each other's.
@@ -803,14 +819,7 @@ begin
               where run_id = p_run and map_index = -1 and state = 'pending' and node_id = any(v_fail)
               returning id, node_id, 'TASK_UPSTREAM_FAILED'::text as type, 3 as part),
        moved as (select * from q union all select * from s union all select * from f),
-       ev as (insert into run_events (run_id, task_run_id, type, payload)
-              select run_id, task_run_id, type, payload from (
-                select (e->>'runId')::uuid as run_id, (e->>'taskRunId')::uuid as task_run_id, e->>'type' as type,
-                       coalesce(e->'payload', '{}'::jsonb) as payload, 0 as part, n
-                  from jsonb_array_elements(p_events) with ordinality as x(e, n)
-                union all
-                select p_run, id, type, jsonb_build_object('node', node_id), part, 0 from moved
-                order by part, n) all_events)
+${eventsCte("select p_run, id, type, jsonb_build_object('node', node_id), part, 0 from moved")}
   select coalesce(jsonb_agg(jsonb_build_object('id', id, 'nodeId', node_id, 'type', type) order by part), '[]'::jsonb) into v_out from moved;
   return v_out;
 end
@@ -847,14 +856,7 @@ begin
               where run_id = p_run and map_index = -1 and state = 'pending' and v_state = 'running'
                 and node_id = any(array(select jsonb_array_elements_text(p_queue)))
               returning id, node_id),
-       ev as (insert into run_events (run_id, task_run_id, type, payload)
-              select run_id, task_run_id, type, payload from (
-                select (e->>'runId')::uuid as run_id, (e->>'taskRunId')::uuid as task_run_id, e->>'type' as type,
-                       coalesce(e->'payload', '{}'::jsonb) as payload, 0 as part, n
-                  from jsonb_array_elements(p_events) with ordinality as x(e, n)
-                union all
-                select p_run, id, 'TASK_QUEUED', jsonb_build_object('node', node_id), 1, 0 from q
-                order by part, n) all_events)
+${eventsCte("select p_run, id, 'TASK_QUEUED', jsonb_build_object('node', node_id), 1, 0 from q")}
   select coalesce(jsonb_agg(jsonb_build_object('id', id, 'nodeId', node_id, 'type', 'TASK_QUEUED')), '[]'::jsonb) into v_moved from q;
   select exists (select 1 from task_runs where run_id = p_run and state in (${OPEN_STATES_SQL})) into v_open;
   if v_state = 'running' and not v_open then

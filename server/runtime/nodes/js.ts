@@ -95,6 +95,18 @@ export const runJs: NodeRunner = async (ctx) => {
   const startedAt = performance.now();
   const stats: JsTaskStats = { rowsRead: 0, rowsWritten: 0, startMs: -1, readWaitMs: 0, writeMs: 0, writes: 0, totalMs: 0 };
   const memoryMb = Number(process.env.TRIBUTARY_JS_MEMORY_MB) || DEFAULT_JS_LIMITS.memoryMb;
+  /** A write of a batch, counted in the stats (rows, time, writes). */
+  const timedWrite = async (write: () => Promise<number>): Promise<number> => {
+    const t0 = performance.now();
+    try {
+      const n = await write();
+      stats.rowsWritten += n;
+      return n;
+    } finally {
+      stats.writeMs += performance.now() - t0;
+      stats.writes++;
+    }
+  };
   try {
     await ctx.sandbox().run(
       {
@@ -134,29 +146,9 @@ export const runJs: NodeRunner = async (ctx) => {
           }
         },
         writeRows: (rows) => writer.write(rows),
-        writeJson: async (json) => {
-          const t0 = performance.now();
-          try {
-            const n = await writer.writeJson(json);
-            stats.rowsWritten += n;
-            return n;
-          } finally {
-            stats.writeMs += performance.now() - t0;
-            stats.writes++;
-          }
-        },
+        writeJson: (json) => timedWrite(() => writer.writeJson(json)),
         copyFormat: () => writer.copyFormat(),
-        writeCopy: async (format, data, rows) => {
-          const t0 = performance.now();
-          try {
-            const n = await writer.writeCopy(format, data, rows);
-            stats.rowsWritten += n;
-            return n;
-          } finally {
-            stats.writeMs += performance.now() - t0;
-            stats.writes++;
-          }
-        },
+        writeCopy: (format, data, rows) => timedWrite(() => writer.writeCopy(format, data, rows)),
         log: (level, message) => ctx.log(level, message),
       },
       ctx.signal,

@@ -113,6 +113,41 @@ class BinaryOut {
     this.view = new DataView(this.bytes.buffer);
   }
 
+  /**
+   * A field: its length (-1: NULL) and room for its bytes; returns where the bytes go. Private:
+   * `room` may replace `view` and `bytes`, so the writers below take them only after it.
+   */
+  private field(length: number): number {
+    const size = Math.max(0, length);
+    this.room(4 + size);
+    this.view.setInt32(this.at, length);
+    const data = this.at + 4;
+    this.at = data + size;
+    return data;
+  }
+
+  null(): void {
+    this.field(-1);
+  }
+
+  /** A safe integer as int8 (two's complement, big-endian, through its high and low 32 bits). */
+  int8(v: number): void {
+    const at = this.field(8);
+    const hi = Math.floor(v / TWO_32);
+    this.view.setInt32(at, hi);
+    this.view.setUint32(at + 4, v - hi * TWO_32);
+  }
+
+  float8(v: number): void {
+    const at = this.field(8);
+    this.view.setFloat64(at, v);
+  }
+
+  bool(v: boolean): void {
+    const at = this.field(1);
+    this.bytes[at] = v ? 1 : 0;
+  }
+
   room(n: number): void {
     if (this.at + n <= this.bytes.length) return;
     const bigger = new Uint8Array(Math.max(this.bytes.length * 2, this.at + n));
@@ -152,35 +187,21 @@ export function toCopyBinary(rows: readonly Record<string, unknown>[], columns: 
     for (let i = 0; i < n; i++) {
       const v = field(row, names[i]!);
       if (v === null || v === undefined || (typeof v === "number" && !Number.isFinite(v))) {
-        out.room(4);
-        out.view.setInt32(out.at, -1);
-        out.at += 4;
+        out.null();
         continue;
       }
       switch (types[i]) {
-        case "bigint": {
+        case "bigint":
           if (typeof v !== "number" || !Number.isSafeInteger(v)) return null;
-          const hi = Math.floor(v / TWO_32);
-          out.room(12);
-          out.view.setInt32(out.at, 8);
-          out.view.setInt32(out.at + 4, hi);
-          out.view.setUint32(out.at + 8, v - hi * TWO_32);
-          out.at += 12;
+          out.int8(v);
           break;
-        }
         case "double precision":
           if (typeof v !== "number") return null;
-          out.room(12);
-          out.view.setInt32(out.at, 8);
-          out.view.setFloat64(out.at + 4, v === 0 ? 0 : v); // -0 as JSON writes it: 0
-          out.at += 12;
+          out.float8(v === 0 ? 0 : v); // -0 as JSON writes it: 0
           break;
         case "boolean":
           if (typeof v !== "boolean") return null;
-          out.room(5);
-          out.view.setInt32(out.at, 1);
-          out.bytes[out.at + 4] = v ? 1 : 0;
-          out.at += 5;
+          out.bool(v);
           break;
         case "jsonb":
           out.text(wellFormed(JSON.stringify(v), names[i]!), 1); // jsonb's binary form: version 1, then the JSON text

@@ -123,3 +123,18 @@ describe("text that is not valid Unicode", () => {
     expect(toCsv([{ s: "😀" }], [col("s", "text")])).toBe('"😀"\n');
   });
 });
+
+describe("binary COPY buffer growth", () => {
+  it("keeps every field of rows written across the buffer's growth", () => {
+    // Texts longer than the first estimate make the buffer grow; every field before and after must survive.
+    const rows = Array.from({ length: 50 }, (_, i) => ({ s: "x".repeat(i * 40), i, f: i + 0.5, b: i % 2 === 0 }));
+    const cols = [col("s", "text"), col("i", "bigint"), col("f", "double precision"), col("b", "boolean")];
+    const back = tuples(toCopyBinary(rows, cols)!).map((t) => [
+      Buffer.from(t[1] as string, "hex").toString("utf8").length,
+      Number(BigInt.asIntN(64, BigInt(`0x${t[2]}`))),
+      Buffer.from(t[3] as string, "hex").readDoubleBE(0),
+      t[4],
+    ]);
+    expect(back).toEqual(rows.map((r) => [r.s.length, r.i, r.f, r.b ? "01" : "00"]));
+  });
+});
