@@ -45,6 +45,11 @@ export interface Warehouse extends Querier {
    */
   copyBinary?(table: string, columns: string[], parts: Uint8Array[]): Promise<void>;
   /**
+   * The rows of a SELECT in PostgreSQL's binary COPY format: the tuples, without the header and
+   * trailer (`COPY (select) TO` — cheaper for the database than rendering the rows as JSON).
+   */
+  copyOutBinary?(select: string): Promise<Uint8Array>;
+  /**
    * Insert a JSON array of objects (text, parsed by the database) into `table`, keys matched to
    * its columns by name (`json_populate_recordset`, so `json`, not `jsonb`: nested values keep
    * their text). Returns the number of rows inserted.
@@ -77,6 +82,17 @@ const TIMED_POOLS = 8;
 /** The binary COPY stream's header (signature, flags 0, no extension) and trailer (field count -1). */
 const COPY_BINARY_HEADER = new Uint8Array([0x50, 0x47, 0x43, 0x4f, 0x50, 0x59, 0x0a, 0xff, 0x0d, 0x0a, 0x00, 0, 0, 0, 0, 0, 0, 0, 0]);
 const COPY_BINARY_TRAILER = new Uint8Array([0xff, 0xff]);
+
+/** The tuples of a whole binary COPY stream: after the header (and its extension area), before the trailer. */
+function copyTuples(data: Uint8Array): Uint8Array {
+  const signature = COPY_BINARY_HEADER.subarray(0, 11);
+  if (data.length < 21 || signature.some((b, i) => data[i] !== b)) throw new Error("binary COPY data without its header");
+  const view = new DataView(data.buffer, data.byteOffset, data.byteLength);
+  const start = 19 + view.getInt32(15);
+  const end = data.length - 2;
+  if (start > end || view.getInt16(end) !== -1) throw new Error("binary COPY data without its trailer");
+  return data.subarray(start, end);
+}
 
 /** PGlite has no streaming COPY: chunks are gathered and loaded this many characters at a time. */
 const PGLITE_COPY_CHARS = 8 * 1024 * 1024;
@@ -149,6 +165,11 @@ async function openPglite(dir: string): Promise<Warehouse> {
     copyBinary: async (table, columns, parts) => {
       const blob = new Blob([COPY_BINARY_HEADER, ...(parts as BlobPart[]), COPY_BINARY_TRAILER]);
       await pg.query(`copy ${table} (${columns.map(ident).join(", ")}) from '/dev/blob' with (format binary)`, [], { blob });
+    },
+    copyOutBinary: async (select) => {
+      const { blob } = await pg.query(`copy (${select}) to '/dev/blob' with (format binary)`);
+      if (!blob) throw new Error("COPY TO returned no data");
+      return copyTuples(new Uint8Array(await blob.arrayBuffer()));
     },
     insertJson: async (table, json) => (await pg.query(insertJsonSql(table), [json])).affectedRows ?? 0,
     close: async () => {

@@ -3,10 +3,10 @@
  * with one isolate per task). Inputs stream in from the warehouse in batches;
  * rows the cell returns or yields stream back into the output table.
  */
-import { JsCellError, DEFAULT_JS_LIMITS, type JsonRows } from "../sandbox";
+import { JsCellError, DEFAULT_JS_LIMITS } from "../sandbox";
 import { MAX_BATCH_CHARS, MAX_BATCH_ROWS } from "../sandbox/protocol";
 import { TaskFailure, TimeoutFailure } from "../errors";
-import { qualified, readJsonBatches, TableWriter, declaredColumns, type JsonBatch } from "../outputs";
+import { binarySlices, qualified, readInputBatches, TableWriter, declaredColumns, type InputBatch } from "../outputs";
 import type { Warehouse } from "@/db/warehouse";
 import type { NodeRunner } from "./context";
 
@@ -31,38 +31,44 @@ export const recentJsStats = new Map<string, JsTaskStats>();
 const MAX_READERS = 8;
 
 /**
- * One pass over an input, as JSON batches, one batch read ahead: while a batch crosses to the
+ * One pass over an input, as batches (JSON text or binary tuples), one batch read ahead: while a batch crosses to the
  * cell, the warehouse already makes the next one.
  */
 class InputReader {
   position = 0;
   busy = false;
-  private ahead: Promise<IteratorResult<JsonBatch>> | null = null;
-  private pending: JsonBatch | null = null;
+  private ahead: Promise<IteratorResult<InputBatch>> | null = null;
+  private pending: InputBatch | null = null;
   private done = false;
 
   constructor(
-    private readonly batches: AsyncGenerator<JsonBatch>,
+    private readonly batches: AsyncGenerator<InputBatch>,
     readonly batchSize: number,
   ) {}
 
   /** A reader positioned at `cursor` (skipping rows, which only a cell reading one input twice at different paces needs). */
   static async open(wh: Warehouse, schema: string, tables: readonly string[], batchSize: number, cursor: number): Promise<InputReader> {
-    const reader = new InputReader(readJsonBatches(wh, schema, tables, batchSize, MAX_BATCH_CHARS), batchSize);
+    const reader = new InputReader(readInputBatches(wh, schema, tables, batchSize, MAX_BATCH_CHARS), batchSize);
     while (reader.position < cursor) {
       const batch = await reader.next();
       if (!batch) break;
       if (reader.position > cursor) {
         // Keep the rows past the cursor for the next read.
-        const rows = (JSON.parse(batch.json) as unknown[]).slice(batch.rows - (reader.position - cursor));
-        reader.pending = { json: JSON.stringify(rows), rows: rows.length };
+        const skip = batch.rows - (reader.position - cursor);
+        if ("json" in batch) {
+          const rows = (JSON.parse(batch.json) as unknown[]).slice(skip);
+          reader.pending = { json: JSON.stringify(rows), rows: rows.length };
+        } else {
+          const [rest] = binarySlices(batch, Infinity, Infinity, skip);
+          reader.pending = rest!;
+        }
         reader.position = cursor;
       }
     }
     return reader;
   }
 
-  async next(): Promise<JsonBatch | null> {
+  async next(): Promise<InputBatch | null> {
     if (this.pending) {
       const batch = this.pending;
       this.pending = null;
@@ -120,7 +126,7 @@ export const runJs: NodeRunner = async (ctx) => {
         limits: { ...DEFAULT_JS_LIMITS, memoryMb, timeoutMs: Math.round(ctx.settings.timeoutSeconds * 1000) },
       },
       {
-        readInput: async (name, cursor, batchSize): Promise<JsonRows> => {
+        readInput: async (name, cursor, batchSize): Promise<InputBatch> => {
           const source = ctx.upstream.get(name);
           if (!source) return { json: "[]", rows: 0 };
           const size = Math.max(1, Math.min(batchSize, MAX_BATCH_ROWS));

@@ -170,8 +170,115 @@ export const BOOTSTRAP_SOURCE = String.raw`
   defineProperty(G, "console", { value: consoleObject, writable: true, configurable: true, enumerable: false });
 
   // ---- inputs ---------------------------------------------------------------
-  function parseBatch(text) {
-    const batch = JSONparse(text);
+  // A batch comes as JSON text, or as { c: [[name, kind]…], d: Uint8Array } holding binary COPY
+  // tuples (big-endian fields; protocol.ts' InputKind), decoded here into the same objects
+  // JSON.parse would give. The data comes from the host; a cell that changed the builtins used
+  // below only changes what it reads itself.
+  const Uint8ArrayCtor = Uint8Array;
+  const fromCharCode = String.fromCharCode;
+  const applyFn = uncurry(Function.prototype.apply);
+  const subarray = uncurry(getProto(Uint8Array.prototype).subarray);
+  const F64 = new Float64Array(1);
+  const F64_BYTES = new Uint8Array(F64.buffer);
+  const LITTLE_ENDIAN = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
+  const KIND_CODES = bare({ i2: 0, i4: 1, i8: 2, f8: 3, b: 4, t: 5, j: 6 });
+  const TEXT_CHUNK = 4096;
+  const PROTO_DESCRIPTOR = ObjectCreate(null); // no inherited get/set a cell could add
+  PROTO_DESCRIPTOR.writable = true;
+  PROTO_DESCRIPTOR.enumerable = true;
+  PROTO_DESCRIPTOR.configurable = true;
+
+  /** Bytes [p, end) of u as UTF-8 text (what the database sends is valid UTF-8). */
+  function utf8(u, p, end) {
+    let i = p;
+    while (i < end && u[i] < 128) i++;
+    if (i === end && end - p <= TEXT_CHUNK) return applyFn(fromCharCode, null, subarray(u, p, end));
+    let out = "";
+    const units = [];
+    let n = 0;
+    i = p;
+    while (i < end) {
+      const b = u[i++];
+      if (b < 0x80) units[n++] = b;
+      else if (b < 0xe0) units[n++] = ((b & 0x1f) << 6) | (u[i++] & 0x3f);
+      else if (b < 0xf0) units[n++] = ((b & 0x0f) << 12) | ((u[i++] & 0x3f) << 6) | (u[i++] & 0x3f);
+      else {
+        const cp = (((b & 0x07) << 18) | ((u[i++] & 0x3f) << 12) | ((u[i++] & 0x3f) << 6) | (u[i++] & 0x3f)) - 0x10000;
+        units[n++] = 0xd800 + (cp >> 10);
+        units[n++] = 0xdc00 + (cp & 0x3ff);
+      }
+      if (n >= TEXT_CHUNK) {
+        units.length = n;
+        out += applyFn(fromCharCode, null, units);
+        n = 0;
+      }
+    }
+    units.length = n;
+    return out + applyFn(fromCharCode, null, units);
+  }
+
+  function decodeTuples(batch) {
+    const cols = batch.c;
+    const u = batch.d;
+    if (!isArray(cols) || !(u instanceof Uint8ArrayCtor)) throw new ErrorCtor("internal: malformed input batch");
+    const n = cols.length;
+    const names = [];
+    const kinds = [];
+    let protoAt = -1;
+    for (let i = 0; i < n; i++) {
+      names[i] = StringCtor(cols[i][0]);
+      kinds[i] = KIND_CODES[cols[i][1]];
+      if (names[i] === "__proto__") protoAt = i;
+    }
+    const rows = [];
+    let r = 0;
+    let p = 0;
+    const length = u.length;
+    while (p < length) {
+      if (((u[p] << 8) | u[p + 1]) !== n) throw new ErrorCtor("internal: malformed input batch");
+      p += 2;
+      const row = {};
+      for (let i = 0; i < n; i++) {
+        const size = (u[p] << 24) | (u[p + 1] << 16) | (u[p + 2] << 8) | u[p + 3];
+        p += 4;
+        let v = null;
+        if (size >= 0) {
+          switch (kinds[i]) {
+            case 0: v = (((u[p] << 8) | u[p + 1]) << 16) >> 16; break;
+            case 1: v = (u[p] << 24) | (u[p + 1] << 16) | (u[p + 2] << 8) | u[p + 3]; break;
+            case 2: {
+              // hi·2^32 is exact and adding lo rounds once: the double nearest the integer, as JSON.parse gives.
+              const hi = (u[p] << 24) | (u[p + 1] << 16) | (u[p + 2] << 8) | u[p + 3];
+              const lo = ((u[p + 4] << 24) | (u[p + 5] << 16) | (u[p + 6] << 8) | u[p + 7]) >>> 0;
+              v = hi * 4294967296 + lo;
+              break;
+            }
+            case 3:
+              if (LITTLE_ENDIAN) for (let k = 0; k < 8; k++) F64_BYTES[k] = u[p + 7 - k];
+              else for (let k = 0; k < 8; k++) F64_BYTES[k] = u[p + k];
+              v = F64[0];
+              if (v - v !== 0) v = null; // NaN, ±Infinity: null, as in JSON
+              else if (v === 0) v = 0; // -0 as JSON writes it
+              break;
+            case 4: v = u[p] !== 0; break;
+            case 5: v = utf8(u, p, p + size); break;
+            case 6: v = JSONparse(utf8(u, p, p + size)); break;
+            default: throw new ErrorCtor("internal: malformed input batch");
+          }
+          p += size;
+        }
+        if (i === protoAt) { PROTO_DESCRIPTOR.value = v; defineProperty(row, "__proto__", PROTO_DESCRIPTOR); }
+        else row[names[i]] = v;
+      }
+      rows[r++] = row;
+    }
+    if (p !== length) throw new ErrorCtor("internal: malformed input batch");
+    return rows;
+  }
+
+  function parseBatch(input) {
+    if (typeof input !== "string") return decodeTuples(input);
+    const batch = JSONparse(input);
     if (!isArray(batch)) throw new ErrorCtor("internal: malformed input batch");
     return batch;
   }

@@ -14,10 +14,10 @@ import { existsSync } from "node:fs";
 import { createRequire } from "node:module";
 import path from "node:path";
 import { fileURLToPath, pathToFileURL } from "node:url";
-import { MAX_BATCH_CHARS, MAX_BATCH_ROWS, type HostToRunner, type JsErrorKind, type RunnerToHost } from "./protocol";
+import { type BinaryRows, INPUT_KINDS, MAX_BATCH_CHARS, MAX_BATCH_ROWS, type HostToRunner, type JsErrorKind, type RunnerToHost } from "./protocol";
 import type { Column, CopyFormat } from "./rows-copy";
 
-export type { JsErrorKind } from "./protocol";
+export type { BinaryRows, InputKind, JsErrorKind } from "./protocol";
 
 export interface JsCellLimits {
   memoryMb: number;
@@ -59,9 +59,10 @@ export interface JsCellIO {
   /**
    * Pull the next batch (≤ batchSize rows) of an input; no rows means done. Called by the runner
    * as the cell consumes. Either rows, or their JSON text (passed to the isolate as it is: it
-   * must be an array of objects, at most MAX_BATCH_CHARS long unless it holds one row).
+   * must be an array of objects, at most MAX_BATCH_CHARS long unless it holds one row), or
+   * binary COPY tuples that the isolate decodes (as large).
    */
-  readInput(name: string, cursor: number, batchSize: number): Promise<Record<string, unknown>[] | JsonRows>;
+  readInput(name: string, cursor: number, batchSize: number): Promise<Record<string, unknown>[] | JsonRows | BinaryRows>;
   /** Rows the cell produced, in order, in batches. Backpressure: the runner awaits it. */
   writeRows(rows: Record<string, unknown>[]): Promise<void>;
   /**
@@ -285,7 +286,7 @@ class RunnerProcess {
       return;
     }
     const batchSize = Math.max(1, Math.min(MAX_BATCH_ROWS, Math.floor(msg.batchSize) || 1));
-    let rows: Record<string, unknown>[] | JsonRows;
+    let rows: Record<string, unknown>[] | JsonRows | BinaryRows;
     try {
       rows = await task.io.readInput(name, cursor, batchSize);
     } catch (error) {
@@ -293,6 +294,15 @@ class RunnerProcess {
       return;
     }
     if (task.settled) return;
+    if (!Array.isArray(rows) && "tuples" in rows) {
+      const { tuples, columns } = rows;
+      if (!(tuples instanceof Uint8Array) || !columns.every(([n, k]) => typeof n === "string" && INPUT_KINDS.has(k))) {
+        this.ioFailed(task, new Error("readInput returned a malformed binary batch"));
+        return;
+      }
+      this.send({ type: "readResult", taskId: task.id, reqId, binary: { tuples, columns } });
+      return;
+    }
     const data = Array.isArray(rows) ? batchText(rows.slice(0, batchSize)) : rows.json;
     if (typeof data !== "string") {
       this.ioFailed(task, new Error("readInput returned neither rows nor JSON text"));

@@ -9,6 +9,23 @@ import type { Column, CopyFormat } from "./rows-copy";
 
 export type JsErrorKind = "timeout" | "memory" | "user" | "invalid_result" | "internal" | "canceled";
 
+/**
+ * How the isolate decodes a field of a binary input batch (bootstrap.ts): int2, int4, int8 (as a
+ * Number), float8 (NaN and ±Infinity as null), bool, UTF-8 text, or UTF-8 JSON text (parsed).
+ */
+export type InputKind = "i2" | "i4" | "i8" | "f8" | "b" | "t" | "j";
+export const INPUT_KINDS: ReadonlySet<string> = new Set<InputKind>(["i2", "i4", "i8", "f8", "b", "t", "j"]);
+
+/**
+ * A batch of input rows in PostgreSQL's binary COPY format: `rows` tuples without the header and
+ * trailer, each with one field per column, decoded in the isolate by the columns' kinds.
+ */
+export interface BinaryRows {
+  tuples: Uint8Array;
+  columns: [name: string, kind: InputKind][];
+  rows: number;
+}
+
 export interface WireLimits {
   memoryMb: number;
   timeoutMs: number;
@@ -33,7 +50,8 @@ export type HostToRunner =
       /** Fail a row whose keys the first output batch did not have (the output table's columns). */
       checkColumns?: boolean;
     }
-  | { type: "readResult"; taskId: number; reqId: number; data?: string; error?: string }
+  /** An input batch: JSON text of an array of row objects, or binary tuples (`BinaryRows`). */
+  | { type: "readResult"; taskId: number; reqId: number; data?: string; binary?: { tuples: Uint8Array; columns: [string, InputKind][] }; error?: string }
   | {
       type: "writeAck";
       taskId: number;

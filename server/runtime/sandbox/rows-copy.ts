@@ -216,3 +216,22 @@ export function toCopyBinary(rows: readonly Record<string, unknown>[], columns: 
   }
   return out.bytes.slice(0, out.at);
 }
+
+/**
+ * Where each tuple of binary COPY data (tuples only, no header or trailer) ends, checking that
+ * each has `columns` fields and that the data holds whole tuples. Reading, not decoding: the
+ * runtime counts and slices input batches with it; the isolate decodes them.
+ */
+export function tupleEnds(data: Uint8Array, columns: number): number[] {
+  const view = new DataView(data.buffer, data.byteOffset, data.byteLength);
+  const ends: number[] = [];
+  let p = 0;
+  while (p < data.length) {
+    if (p + 2 > data.length || view.getInt16(p) !== columns) throw new Error(`binary COPY data: tuple ${ends.length + 1} does not have ${columns} fields`);
+    p += 2;
+    for (let i = 0; i < columns && p <= data.length; i++) p = p + 4 > data.length ? Infinity : p + 4 + Math.max(0, view.getInt32(p));
+    if (p > data.length) throw new Error(`binary COPY data: tuple ${ends.length + 1} is cut short`);
+    ends.push(p);
+  }
+  return ends;
+}

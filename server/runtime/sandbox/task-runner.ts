@@ -11,7 +11,7 @@
  */
 import ivm from "isolated-vm";
 import { BOOTSTRAP_FILENAME, BOOTSTRAP_SOURCE } from "./bootstrap";
-import { MAX_BATCH_ROWS, type HostToRunner, type JsErrorKind, type RunnerToHost } from "./protocol";
+import { INPUT_KINDS, MAX_BATCH_ROWS, type HostToRunner, type InputKind, type JsErrorKind, type RunnerToHost } from "./protocol";
 import { type Column, type CopyFormat, CopyValueError, toCopyBinary, toCsv } from "./rows-copy";
 import { CELL_FILENAME, prepareCellSource } from "./transform";
 
@@ -22,6 +22,12 @@ interface Pending<T> {
   reject(error: Error): void;
 }
 
+/** A binary input batch as the bootstrap's decoder takes it: columns (name, kind) and tuples. */
+interface BinaryInput {
+  c: [string, InputKind][];
+  d: Uint8Array;
+}
+
 interface Task {
   id: number;
   msg: RunMessage;
@@ -29,7 +35,8 @@ interface Task {
   /** Why the isolate was disposed early, if it was. */
   reason?: "timeout" | "canceled" | "memory";
   finished: boolean;
-  reads: Map<number, Pending<string>>;
+  /** An input batch as the isolate receives it: JSON text, or binary tuples with their columns, copied in. */
+  reads: Map<number, Pending<string | ivm.Copy<BinaryInput>>>;
   writes: Map<number, Pending<void>>;
   logBytes: number;
   logClosed: boolean;
@@ -94,14 +101,14 @@ function errorText(error: unknown): string {
   }
 }
 
-function readCallback(task: Task, name: unknown, cursor: unknown, batchSize: unknown): Promise<string> {
+function readCallback(task: Task, name: unknown, cursor: unknown, batchSize: unknown): Promise<string | ivm.Copy<BinaryInput>> {
   if (task.finished) return Promise.reject(new Error("task is over"));
   if (typeof name !== "string" || !task.msg.inputNames.includes(name)) return Promise.reject(new Error("unknown input"));
   if (!Number.isSafeInteger(cursor) || (cursor as number) < 0) return Promise.reject(new Error("bad cursor"));
   if (!Number.isSafeInteger(batchSize) || (batchSize as number) < 1) return Promise.reject(new Error("bad batch size"));
   if (task.reads.size >= MAX_PENDING_READS) return Promise.reject(new Error(`more than ${MAX_PENDING_READS} concurrent input reads`));
   const reqId = nextReqId++;
-  return new Promise<string>((resolve, reject) => {
+  return new Promise<string | ivm.Copy<BinaryInput>>((resolve, reject) => {
     task.reads.set(reqId, { resolve, reject });
     send({ type: "read", taskId: task.id, reqId, name, cursor: cursor as number, batchSize: Math.min(batchSize as number, MAX_BATCH_ROWS) });
   });
@@ -378,6 +385,16 @@ async function runTask(msg: RunMessage): Promise<void> {
   }
 }
 
+function binaryInput(b: unknown): b is { tuples: Uint8Array; columns: [string, InputKind][] } {
+  if (typeof b !== "object" || b === null) return false;
+  const { tuples, columns } = b as { tuples?: unknown; columns?: unknown };
+  return (
+    tuples instanceof Uint8Array &&
+    Array.isArray(columns) &&
+    columns.every((c) => Array.isArray(c) && c.length === 2 && typeof c[0] === "string" && INPUT_KINDS.has(c[1]))
+  );
+}
+
 function onMessage(msg: HostToRunner): void {
   switch (msg.type) {
     case "run":
@@ -388,8 +405,14 @@ function onMessage(msg: HostToRunner): void {
       const p = task?.reads.get(msg.reqId);
       if (!task || !p) return;
       task.reads.delete(msg.reqId);
-      if (msg.error !== undefined || typeof msg.data !== "string") p.reject(new Error(msg.error ?? "input read failed"));
-      else p.resolve(msg.data);
+      if (msg.error !== undefined) p.reject(new Error(msg.error));
+      else if (typeof msg.data === "string") p.resolve(msg.data);
+      else if (binaryInput(msg.binary)) {
+        const { tuples, columns } = msg.binary;
+        // As a plain Uint8Array of its own bytes (IPC may hand over a Buffer), copied into the isolate.
+        const d = new Uint8Array(tuples.buffer, tuples.byteOffset, tuples.byteLength);
+        p.resolve(new ivm.ExternalCopy<BinaryInput>({ c: columns, d }).copyInto({ release: true }));
+      } else p.reject(new Error("input read failed"));
       return;
     }
     case "writeAck": {

@@ -4,7 +4,8 @@
  * is checked end to end in tests/integration/runtime/semantics.test.ts.
  */
 import { describe, expect, it } from "vitest";
-import { binaryCopyable, CopyValueError, toCopyBinary, toCsv, type Column } from "@/server/runtime/sandbox/rows-copy";
+import { binarySlices } from "@/server/runtime/outputs";
+import { binaryCopyable, CopyValueError, toCopyBinary, toCsv, tupleEnds, type Column } from "@/server/runtime/sandbox/rows-copy";
 
 const col = (name: string, type: string): Column => ({ name, type });
 
@@ -136,5 +137,41 @@ describe("binary COPY buffer growth", () => {
       t[4],
     ]);
     expect(back).toEqual(rows.map((r) => [r.s.length, r.i, r.f, r.b ? "01" : "00"]));
+  });
+});
+
+describe("tupleEnds", () => {
+  const columns = [
+    { name: "n", type: "bigint" },
+    { name: "s", type: "text" },
+  ];
+  it("finds where each tuple ends, NULL fields included", () => {
+    const data = toCopyBinary([{ n: 1, s: "ab" }, { n: null, s: "" }, { n: 3 }], columns)!;
+    // 2 + (4 + 8) + (4 + 2) = 20; then 2 + 4 + (4 + 0) = 10; then 2 + 12 + 4 = 18.
+    expect(tupleEnds(data, 2)).toEqual([20, 30, 48]);
+    expect(tupleEnds(new Uint8Array(0), 2)).toEqual([]);
+  });
+  it("refuses data cut short or with another number of fields", () => {
+    const data = toCopyBinary([{ n: 1, s: "ab" }, { n: 2, s: "cd" }], columns)!;
+    expect(() => tupleEnds(data.subarray(0, data.length - 1), 2)).toThrow(/tuple 2 is cut short/);
+    expect(() => tupleEnds(data.subarray(0, 21), 2)).toThrow(/tuple 2 (is cut short|does not have 2 fields)/);
+    expect(() => tupleEnds(data, 3)).toThrow(/tuple 1 does not have 3 fields/);
+  });
+});
+
+describe("binarySlices", () => {
+  const columns = [{ name: "n", type: "bigint" }];
+  const rows = Array.from({ length: 10 }, (_, i) => ({ n: i }));
+  const batch = { tuples: toCopyBinary(rows, columns)!, columns: [["n", "i8"]] as [string, "i8"][], rows: 10 };
+  const values = (b: { tuples: Uint8Array }) => tupleEnds(b.tuples, 1).length;
+  it("slices a batch by rows and by bytes (a tuple here is 14 bytes), one row at least", () => {
+    expect([...binarySlices(batch, 4, Infinity)].map((b) => [b.rows, values(b)])).toEqual([[4, 4], [4, 4], [2, 2]]);
+    expect([...binarySlices(batch, 100, 30)].map((b) => b.rows)).toEqual([2, 2, 2, 2, 2]);
+    expect([...binarySlices(batch, 100, 5)].map((b) => b.rows)).toEqual(Array(10).fill(1));
+  });
+  it("skips rows, keeping the tuples after them in order", () => {
+    const [rest] = [...binarySlices(batch, Infinity, Infinity, 7)];
+    expect(rest!.rows).toBe(3);
+    expect(Buffer.from(rest!.tuples)).toEqual(Buffer.from(toCopyBinary(rows.slice(7), columns)!));
   });
 });
