@@ -628,12 +628,13 @@ export async function* readInputBatches(
     const name = storedTable(schema, table);
     const [info] = await wh.query<{ pages: number; columns: string }>(
       `select (pg_relation_size($1::regclass) / current_setting('block_size')::int)::int as pages,
-              (select coalesce(json_agg(json_build_array(a.attname, t.typname) order by a.attnum), '[]')
+              (select coalesce(json_agg(json_build_array(a.attname, case when t.typnamespace = 'pg_catalog'::regnamespace then t.typname else '' end) order by a.attnum), '[]')
                  from pg_attribute a join pg_type t on t.oid = a.atttypid
                 where a.attrelid = $1::regclass and a.attnum > 0 and not a.attisdropped)::text as columns`,
       [name],
     );
     const total = Number(info!.pages);
+    // Built-in types by name; any other type (a domain, an enum, one named like a built-in) as ''.
     const columns = JSON.parse(info!.columns) as [string, string][];
     const pages = (first: number, last: number) => `${name} where ctid >= '(${first},0)'::tid and ctid < '(${last},0)'::tid`;
     const binary = wh.copyOutBinary ? columns.map(([n, t]) => binaryColumn(wh.driver, n, t)) : [null];

@@ -172,31 +172,39 @@ export const BOOTSTRAP_SOURCE = String.raw`
   // ---- inputs ---------------------------------------------------------------
   // A batch comes as JSON text, or as { c: [[name, kind]…], d: Uint8Array } holding binary COPY
   // tuples (big-endian fields; protocol.ts' InputKind), decoded here into the same objects
-  // JSON.parse would give. The data comes from the host; a cell that changed the builtins used
-  // below only changes what it reads itself.
-  const Uint8ArrayCtor = Uint8Array;
+  // JSON.parse would give. The decoder calls nothing a cell can replace: the typed array's tag
+  // and length through getters captured above, its bytes by index (typed arrays' indexed access
+  // never reaches a prototype), text through a plain array of code units — no instanceof, no
+  // species-made views — and fields whose names Object.prototype has (or __proto__) are
+  // defined, not assigned, so a cell's setters or a frozen Object.prototype change nothing.
+  const TypedArrayProto = getProto(Uint8Array.prototype);
+  const getOwnDescriptor = Object.getOwnPropertyDescriptor;
+  const typedArrayTag = uncurry(getOwnDescriptor(TypedArrayProto, Symbol.toStringTag).get);
+  const typedArrayLength = uncurry(getOwnDescriptor(TypedArrayProto, "length").get);
   const fromCharCode = String.fromCharCode;
   const applyFn = uncurry(Function.prototype.apply);
-  const subarray = uncurry(getProto(Uint8Array.prototype).subarray);
   const F64 = new Float64Array(1);
   const F64_BYTES = new Uint8Array(F64.buffer);
   const LITTLE_ENDIAN = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
   const KIND_CODES = bare({ i2: 0, i4: 1, i8: 2, f8: 3, b: 4, t: 5, j: 6 });
+  /** Bytes each fixed-size kind's field has (-1: any). */
+  const KIND_SIZES = [2, 4, 8, 8, 1, -1, -1];
   const TEXT_CHUNK = 4096;
-  const PROTO_DESCRIPTOR = ObjectCreate(null); // no inherited get/set a cell could add
-  PROTO_DESCRIPTOR.writable = true;
-  PROTO_DESCRIPTOR.enumerable = true;
-  PROTO_DESCRIPTOR.configurable = true;
+  const FIELD_DESCRIPTOR = ObjectCreate(null); // no inherited get/set a cell could add
+  FIELD_DESCRIPTOR.writable = true;
+  FIELD_DESCRIPTOR.enumerable = true;
+  FIELD_DESCRIPTOR.configurable = true;
+  const units = [];
+
+  function malformed() {
+    return new ErrorCtor("internal: malformed input batch");
+  }
 
   /** Bytes [p, end) of u as UTF-8 text (what the database sends is valid UTF-8). */
   function utf8(u, p, end) {
-    let i = p;
-    while (i < end && u[i] < 128) i++;
-    if (i === end && end - p <= TEXT_CHUNK) return applyFn(fromCharCode, null, subarray(u, p, end));
     let out = "";
-    const units = [];
     let n = 0;
-    i = p;
+    let i = p;
     while (i < end) {
       const b = u[i++];
       if (b < 0x80) units[n++] = b;
@@ -220,30 +228,34 @@ export const BOOTSTRAP_SOURCE = String.raw`
   function decodeTuples(batch) {
     const cols = batch.c;
     const u = batch.d;
-    if (!isArray(cols) || !(u instanceof Uint8ArrayCtor)) throw new ErrorCtor("internal: malformed input batch");
+    if (!isArray(cols) || typedArrayTag(u) !== "Uint8Array") throw malformed();
     const n = cols.length;
     const names = [];
     const kinds = [];
-    let protoAt = -1;
+    const defined = []; // define, not assign: __proto__ and the names Object.prototype has now
     for (let i = 0; i < n; i++) {
       names[i] = StringCtor(cols[i][0]);
       kinds[i] = KIND_CODES[cols[i][1]];
-      if (names[i] === "__proto__") protoAt = i;
+      if (kinds[i] === undefined) throw malformed();
+      defined[i] = names[i] === "__proto__" || names[i] in ObjectProto;
     }
     const rows = [];
     let r = 0;
     let p = 0;
-    const length = u.length;
+    const length = typedArrayLength(u);
     while (p < length) {
-      if (((u[p] << 8) | u[p + 1]) !== n) throw new ErrorCtor("internal: malformed input batch");
+      if (p + 2 > length || ((u[p] << 8) | u[p + 1]) !== n) throw malformed();
       p += 2;
       const row = {};
       for (let i = 0; i < n; i++) {
+        if (p + 4 > length) throw malformed();
         const size = (u[p] << 24) | (u[p + 1] << 16) | (u[p + 2] << 8) | u[p + 3];
         p += 4;
         let v = null;
         if (size >= 0) {
-          switch (kinds[i]) {
+          const kind = kinds[i];
+          if (size > length - p || (KIND_SIZES[kind] >= 0 && size !== KIND_SIZES[kind])) throw malformed();
+          switch (kind) {
             case 0: v = (((u[p] << 8) | u[p + 1]) << 16) >> 16; break;
             case 1: v = (u[p] << 24) | (u[p + 1] << 16) | (u[p + 2] << 8) | u[p + 3]; break;
             case 2: {
@@ -262,17 +274,18 @@ export const BOOTSTRAP_SOURCE = String.raw`
               break;
             case 4: v = u[p] !== 0; break;
             case 5: v = utf8(u, p, p + size); break;
-            case 6: v = JSONparse(utf8(u, p, p + size)); break;
-            default: throw new ErrorCtor("internal: malformed input batch");
+            default: v = JSONparse(utf8(u, p, p + size)); break;
           }
           p += size;
         }
-        if (i === protoAt) { PROTO_DESCRIPTOR.value = v; defineProperty(row, "__proto__", PROTO_DESCRIPTOR); }
-        else row[names[i]] = v;
+        if (defined[i]) {
+          FIELD_DESCRIPTOR.value = v;
+          defineProperty(row, names[i], FIELD_DESCRIPTOR);
+        } else row[names[i]] = v;
       }
       rows[r++] = row;
     }
-    if (p !== length) throw new ErrorCtor("internal: malformed input batch");
+    FIELD_DESCRIPTOR.value = undefined;
     return rows;
   }
 

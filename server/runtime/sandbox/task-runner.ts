@@ -409,8 +409,11 @@ function onMessage(msg: HostToRunner): void {
       else if (typeof msg.data === "string") p.resolve(msg.data);
       else if (binaryInput(msg.binary)) {
         const { tuples, columns } = msg.binary;
-        // As a plain Uint8Array of its own bytes (IPC may hand over a Buffer), copied into the isolate.
-        const d = new Uint8Array(tuples.buffer, tuples.byteOffset, tuples.byteLength);
+        // Copied into a buffer of exactly its own bytes: the IPC message's view shares its buffer
+        // with whatever else arrived in the same read (other tasks' batches and code), and a copy
+        // into the isolate takes a view's whole buffer along.
+        const d = new Uint8Array(tuples.byteLength);
+        d.set(tuples);
         p.resolve(new ivm.ExternalCopy<BinaryInput>({ c: columns, d }).copyInto({ release: true }));
       } else p.reject(new Error("input read failed"));
       return;

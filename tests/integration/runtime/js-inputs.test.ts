@@ -103,6 +103,40 @@ describe.each(targets.map((t) => t.name))("what a JS cell reads on %s", (name) =
     }
   });
 
+  it("reads extreme values, long ASCII text, a type named like a built-in, and an empty input", async () => {
+    // A domain called int4 (in public) must not be decoded as pg_catalog's int4.
+    await rt.wh.query(`do $$ begin create domain public.int4 as text; exception when duplicate_object then null; end $$`);
+    const code = `export default (inputs) => [{
+      edge: JSON.stringify(inputs.edge.map((r) => Object.keys(r).map((k) => [k, Object.is(r[k], -0) ? "-0" : r[k]]))),
+      empty: inputs.none.length,
+    }]`;
+    const doc: PipelineFile = {
+      format: "tributary/v1",
+      name: "js_edges",
+      nodes: [
+        {
+          id: "edge",
+          kind: "sql",
+          name: "edge",
+          config: {
+            sql: `select (-32768)::int2 as i2, '-9223372036854775808'::int8 as lo, 9223372036854775807::int8 as hi, 'NaN'::float4 as f4nan,
+                    '-0'::float4 as f4neg, repeat('a', 5000) as ascii, 'hello'::public.int4 as dom`,
+          },
+        },
+        { id: "none", kind: "sql", name: "none", config: { sql: "select 1 as x where false" } },
+        { id: "reader", kind: "js", name: "reader", config: { code } },
+      ],
+      edges: [{ from: "edge", to: "reader" }, { from: "none", to: "reader" }],
+    };
+    const { run, tasks } = await rt.wait((await rt.start(doc)).id);
+    expect(tasks.get("reader")!.error).toBeNull();
+    const [row] = await rt.wh.query<{ edge: string; empty: number }>(`select edge, empty::int from "${run.schemaName}"."${tasks.get("reader")!.outputTable}"`);
+    expect(JSON.parse(row!.edge)).toEqual([
+      [["i2", -32768], ["lo", -9223372036854775808], ["hi", 9223372036854775807], ["f4nan", null], ["f4neg", 0], ["ascii", "a".repeat(5000)], ["dom", "hello"]],
+    ]);
+    expect(row!.empty).toBe(0);
+  });
+
   it("keeps each reader's rows in order when more readers of one input take turns than are kept open", async () => {
     // Twelve iterators over one input, each with its own batch size, read a row at a time in turn:
     // more than the eight readers kept per input, so evicted ones reopen mid-batch at their cursor.

@@ -5,8 +5,9 @@
  */
 import { existsSync, readFileSync } from "node:fs";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { SandboxPool } from "@/server/runtime/sandbox";
-import { CANARY, expectFail, expectHealthy, expectOk, runCell, transcript } from "./helpers";
+import { SandboxPool, type BinaryRows, type InputKind, type JsCellIO } from "@/server/runtime/sandbox";
+import { toCopyBinary } from "@/server/runtime/sandbox/rows-copy";
+import { CANARY, expectFail, expectHealthy, expectOk, runCell, TEST_LIMITS, transcript } from "./helpers";
 
 const PWNED = `/tmp/tributary-sandbox-pwned-${process.pid}`;
 let pool: SandboxPool;
@@ -275,6 +276,51 @@ describe("escape attempts", () => {
       expect(o.ok).toBe(true);
       if (o.ok) expect(o.count).toBe(1000);
     }
+    await expectHealthy(pool);
+  });
+
+  it("binary input batches: the decoder calls nothing a cell replaced, and no buffer beyond the cell's own bytes crosses", async () => {
+    // The cell hooks what a decoder might touch — instanceof, species, the typed array getters,
+    // Object.prototype — and freezes Object.prototype; then reads rows whose columns include
+    // names Object.prototype has. Another task reads a secret at the same time.
+    const columns = [{ name: "n", type: "bigint" }, { name: "s", type: "text" }, { name: "constructor", type: "text" }, { name: "toString", type: "text" }];
+    const kinds: [string, InputKind][] = [["n", "i8"], ["s", "t"], ["constructor", "t"], ["toString", "t"]];
+    const batchOf = (rows: Record<string, unknown>[]): BinaryRows => ({ tuples: toCopyBinary(rows, columns)!, columns: kinds, rows: rows.length });
+    const mine = [{ n: 1, s: "a", constructor: "c1", toString: "t1" }, { n: 2, s: "ü", constructor: null, toString: "t2" }];
+    const SECRET = `secret-${process.pid}`;
+    const ioFor = (rows: Record<string, unknown>[], out: Record<string, unknown>[]): JsCellIO => ({
+      readInput: async (_name, cursor) => (cursor === 0 ? batchOf(rows) : { json: "[]", rows: 0 }),
+      writeRows: async (batch) => void out.push(...batch),
+      log: () => {},
+    });
+    const attack = `export default (inputs, ctx) => {
+      const seen = [];
+      const note = (what, v) => { seen.push(what + ":" + (v && v.byteLength !== undefined ? v.byteLength : typeof v)); };
+      Object.defineProperty(Uint8Array, Symbol.hasInstance, { value(v) { note("instanceof", v); return true; } });
+      Object.defineProperty(Uint8Array, Symbol.species, { get() { note("species"); return Uint8Array; } });
+      const TA = Object.getPrototypeOf(Uint8Array.prototype);
+      for (const k of ["length", "buffer", "byteLength", "byteOffset"]) {
+        const d = Object.getOwnPropertyDescriptor(TA, k);
+        Object.defineProperty(TA, k, { get() { note(k, this); return d.get.call(this); }, configurable: true });
+      }
+      Object.defineProperty(Object.prototype, "s", { set(v) { note("setter", v); }, get() { return undefined; }, configurable: true });
+      Object.freeze(Object.prototype);
+      const rows = inputs.src;
+      return [{ seen: seen.join(","), rows: JSON.stringify(rows), own: rows.map((r) => Object.keys(r).join(",")).join(";") }];
+    }`;
+    const attacked: Record<string, unknown>[] = [];
+    const other: Record<string, unknown>[] = [];
+    const req = (code: string) => ({ code, inputNames: ["src"], params: {}, logicalDate: "2026-03-01", runId: "r", limits: TEST_LIMITS });
+    await Promise.all([
+      pool.run(req(attack), ioFor(mine, attacked)),
+      pool.run(req("export default (inputs) => inputs.src.map((r) => ({ s: r.s }))"), ioFor([{ n: 9, s: SECRET, constructor: "x", toString: "y" }], other)),
+    ]);
+    expect(other).toEqual([{ s: SECRET }]);
+    expect(attacked).toHaveLength(1);
+    expect(attacked[0]!.seen).toBe("");
+    expect(JSON.parse(attacked[0]!.rows as string)).toEqual(mine);
+    expect(attacked[0]!.own).toBe("n,s,constructor,toString;n,s,constructor,toString");
+    expect(JSON.stringify(attacked)).not.toContain(SECRET);
     await expectHealthy(pool);
   });
 });
