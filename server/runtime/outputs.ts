@@ -637,11 +637,11 @@ export async function* readInputBatches(
     // Built-in types by name; any other type (a domain, an enum, one named like a built-in) as ''.
     const columns = JSON.parse(info!.columns) as [string, string][];
     const pages = (first: number, last: number) => `${name} where ctid >= '(${first},0)'::tid and ctid < '(${last},0)'::tid`;
-    const binary = wh.copyOutBinary ? columns.map(([n, t]) => binaryColumn(wh.driver, n, t)) : [null];
-    if (wh.copyOutBinary && binary.every((b) => b !== null)) {
-      const copyOut = wh.copyOutBinary.bind(wh);
-      const list = binary.map((b) => b!.expr).join(", ");
-      const described: [string, InputKind][] = binary.map((b, i) => [columns[i]![0], b!.kind]);
+    const copyOut = wh.copyOutBinary?.bind(wh);
+    const binary = copyOut ? columns.map(([n, t]) => binaryColumn(wh.driver, n, t)) : [];
+    if (copyOut && binary.every((b) => b !== null)) {
+      const list = binary.map((b) => b.expr).join(", ");
+      const described: [string, InputKind][] = binary.map((b, i) => [columns[i]![0], b.kind]);
       yield* pageRanges<BinaryRows>(
         total,
         batchSize,

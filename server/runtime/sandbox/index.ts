@@ -14,7 +14,7 @@ import { existsSync } from "node:fs";
 import { createRequire } from "node:module";
 import path from "node:path";
 import { fileURLToPath, pathToFileURL } from "node:url";
-import { type BinaryRows, INPUT_KINDS, MAX_BATCH_CHARS, MAX_BATCH_ROWS, type HostToRunner, type JsErrorKind, type RunnerToHost } from "./protocol";
+import { type BinaryRows, isInputColumns, MAX_BATCH_CHARS, MAX_BATCH_ROWS, type HostToRunner, type JsErrorKind, type RunnerToHost } from "./protocol";
 import type { Column, CopyFormat } from "./rows-copy";
 
 export type { BinaryRows, InputKind, JsErrorKind } from "./protocol";
@@ -296,7 +296,7 @@ class RunnerProcess {
     if (task.settled) return;
     if (!Array.isArray(rows) && "tuples" in rows) {
       const { tuples, columns } = rows;
-      if (!(tuples instanceof Uint8Array) || !columns.every(([n, k]) => typeof n === "string" && INPUT_KINDS.has(k))) {
+      if (!(tuples instanceof Uint8Array) || !isInputColumns(columns)) {
         this.ioFailed(task, new Error("readInput returned a malformed binary batch"));
         return;
       }

@@ -14,7 +14,7 @@ export type JsErrorKind = "timeout" | "memory" | "user" | "invalid_result" | "in
  * Number), float8 (NaN and ±Infinity as null), bool, UTF-8 text, or UTF-8 JSON text (parsed).
  */
 export type InputKind = "i2" | "i4" | "i8" | "f8" | "b" | "t" | "j";
-export const INPUT_KINDS: ReadonlySet<string> = new Set<InputKind>(["i2", "i4", "i8", "f8", "b", "t", "j"]);
+const INPUT_KINDS: ReadonlySet<string> = new Set<InputKind>(["i2", "i4", "i8", "f8", "b", "t", "j"]);
 
 /**
  * A batch of input rows in PostgreSQL's binary COPY format: `rows` tuples without the header and
@@ -24,6 +24,11 @@ export interface BinaryRows {
   tuples: Uint8Array;
   columns: [name: string, kind: InputKind][];
   rows: number;
+}
+
+/** Whether `columns` is a binary batch's list of [name, kind] (checked on both sides of the IPC channel). */
+export function isInputColumns(columns: unknown): columns is BinaryRows["columns"] {
+  return Array.isArray(columns) && columns.every((c) => Array.isArray(c) && c.length === 2 && typeof c[0] === "string" && INPUT_KINDS.has(c[1]));
 }
 
 export interface WireLimits {
@@ -51,7 +56,7 @@ export type HostToRunner =
       checkColumns?: boolean;
     }
   /** An input batch: JSON text of an array of row objects, or binary tuples (`BinaryRows`). */
-  | { type: "readResult"; taskId: number; reqId: number; data?: string; binary?: { tuples: Uint8Array; columns: [string, InputKind][] }; error?: string }
+  | { type: "readResult"; taskId: number; reqId: number; data?: string; binary?: Omit<BinaryRows, "rows">; error?: string }
   | {
       type: "writeAck";
       taskId: number;

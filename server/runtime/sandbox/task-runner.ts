@@ -11,7 +11,7 @@
  */
 import ivm from "isolated-vm";
 import { BOOTSTRAP_FILENAME, BOOTSTRAP_SOURCE } from "./bootstrap";
-import { INPUT_KINDS, MAX_BATCH_ROWS, type HostToRunner, type InputKind, type JsErrorKind, type RunnerToHost } from "./protocol";
+import { type BinaryRows, isInputColumns, MAX_BATCH_ROWS, type HostToRunner, type InputKind, type JsErrorKind, type RunnerToHost } from "./protocol";
 import { type Column, type CopyFormat, CopyValueError, toCopyBinary, toCsv } from "./rows-copy";
 import { CELL_FILENAME, prepareCellSource } from "./transform";
 
@@ -385,14 +385,10 @@ async function runTask(msg: RunMessage): Promise<void> {
   }
 }
 
-function binaryInput(b: unknown): b is { tuples: Uint8Array; columns: [string, InputKind][] } {
+function binaryInput(b: unknown): b is Omit<BinaryRows, "rows"> {
   if (typeof b !== "object" || b === null) return false;
   const { tuples, columns } = b as { tuples?: unknown; columns?: unknown };
-  return (
-    tuples instanceof Uint8Array &&
-    Array.isArray(columns) &&
-    columns.every((c) => Array.isArray(c) && c.length === 2 && typeof c[0] === "string" && INPUT_KINDS.has(c[1]))
-  );
+  return tuples instanceof Uint8Array && isInputColumns(columns);
 }
 
 function onMessage(msg: HostToRunner): void {
