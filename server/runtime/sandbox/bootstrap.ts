@@ -10,10 +10,11 @@
  * V8's CallSite API (`Error.prepareStackTrace`) yields no function or `this`
  * for its frames.
  *
- * Everything the host receives from here is a string: batches of rows as JSON
- * text, log lines, and a JSON result descriptor. The host re-parses and checks
- * all of it, so a cell that tampers with the builtins used below only breaks
- * its own task.
+ * Everything the host receives from here is a string — batches of rows as JSON
+ * text, log lines, and a JSON result descriptor — or, once the host asked for
+ * binary COPY, batches of rows as binary tuples. The runner and the host
+ * re-parse and check all of it, so a cell that tampers with the builtins used
+ * below only breaks its own task.
  */
 import { MAX_BATCH_CHARS, MAX_BATCH_ROWS } from "./protocol";
 import { CELL_FILENAME, DEFAULT_SLOT } from "./transform";
@@ -363,7 +364,7 @@ export const BOOTSTRAP_SOURCE = String.raw`
     }
     checkFields(v, depth);
   }
-  /** Object.values is the fastest walk over both JSON.parse'd and spread-built objects. */
+  /** Object.values is the fastest walk over both JSON.parse'd and spread-built objects. Returns them. */
   function checkFields(obj, depth) {
     stack[depth] = obj;
     const values = ObjectValues(obj);
@@ -374,6 +375,7 @@ export const BOOTSTRAP_SOURCE = String.raw`
       pathKeys[depth] = i;
       checkValue(v, depth + 1);
     }
+    return values;
   }
   function notARow(row) {
     return new InvalidResult("row " + rowIndex + " is " + typeName(row) + "; each row must be a plain object such as { id: 1, name: \"a\" }");
@@ -403,11 +405,28 @@ export const BOOTSTRAP_SOURCE = String.raw`
     if (row === null || typeof row !== "object" || isArray(row)) throw notARow(row);
     const proto = getProto(row);
     if (proto !== ObjectProto && proto !== null) throw notARow(row);
-    checkFields(row, 0);
+    return checkFields(row, 0);
   }
   /** Adds one row; returns a promise to await (backpressure) or undefined. */
   function push(row) {
-    checkRow(row, produced);
+    const values = checkRow(row, produced);
+    if (rowsInBatch === 0) binMode = binColumns !== null && !binOff;
+    let binWait;
+    if (binMode) {
+      if (checkColumns) checkKeys(row, produced);
+      const start = binAt;
+      if (encodeRow(row, values)) {
+        rowsInBatch++;
+        produced++;
+        return rowsInBatch >= MAX_BATCH_ROWS || binAt >= MAX_BATCH_CHARS ? flush() : undefined;
+      }
+      // A row the encoder does not carry: the rows before it go as they are, this one and all
+      // after it as JSON, which the runner encodes (or fails with the JSON path's message).
+      binAt = start;
+      binOff = true;
+      binWait = flush();
+      binMode = false;
+    }
     const s = JSONstringify(row);
     if (typeof s !== "string" || s.charCodeAt(0) !== 123 /* { */) {
       throw new InvalidResult("row " + produced + " does not serialise to a JSON object (check its toJSON method)");
@@ -421,13 +440,18 @@ export const BOOTSTRAP_SOURCE = String.raw`
     rowsInBatch++;
     produced++;
     if (rowsInBatch >= MAX_BATCH_ROWS) wait = flush();
-    return wait;
+    return wait ?? binWait;
   }
   /** Adds an array of rows, serialising up to a batch at a time in one JSON.stringify call. */
   async function pushArray(arr) {
     const len = arr.length;
     let i = 0;
     while (i < len) {
+      if (binMode || (rowsInBatch === 0 && binColumns !== null && !binOff)) {
+        const w = push(arr[i++]);
+        if (w !== undefined) await w;
+        continue;
+      }
       const n = MathMin(len - i, MAX_BATCH_ROWS - rowsInBatch);
       for (let j = 0; j < n; j++) checkRow(arr[i + j], produced + j);
       const text = JSONstringify(arraySlice(arr, i, i + n));
@@ -449,14 +473,161 @@ export const BOOTSTRAP_SOURCE = String.raw`
   function flush() {
     if (rowsInBatch === 0) return previousWrite;
     if (checkColumns && knownKeys === null) knownKeys = firstKeys;
-    parts.length = nParts;
-    const text = "[" + join(parts, ",") + "]";
-    parts = []; nParts = 0; chars = 0; rowsInBatch = 0;
-    const write = refApply(hostWrite, undefined, [text], APPLY_PROMISE);
-    promiseThen(write, undefined, noop);
+    let payload;
+    if (binMode) {
+      payload = bin.slice(0, binAt);
+      binAt = 0;
+    } else {
+      parts.length = nParts;
+      payload = "[" + join(parts, ",") + "]";
+      parts = []; nParts = 0; chars = 0;
+    }
+    rowsInBatch = 0;
+    const write = refApply(hostWrite, undefined, [payload], APPLY_PROMISE);
+    promiseThen(write, onWriteAck, noop);
     const wait = previousWrite;
     previousWrite = write;
     return wait;
+  }
+
+  // ---- output rows in binary COPY -------------------------------------------
+  // The host's writer may answer a write with the COPY format it wants the next batches in (on
+  // PGlite: binary, when every column is bigint, double precision, boolean, text or jsonb). Then
+  // rows are encoded here as they are handed over, in the table's columns, into binary COPY
+  // tuples — instead of JSON text the runner parses and encodes again. A row is encoded only
+  // when that gives what the JSON path would store: values null, undefined, numbers, booleans or
+  // strings of the column's own kind (a number in a bigint column must be a safe integer), no
+  // lone surrogates, no toJSON. At the first row that is not, the batch so far is sent and every
+  // later row goes as JSON (so a column that sometimes holds objects costs one short batch once).
+  // This encoder need not resist the cell: it runs on the cell's own values in the cell's own
+  // isolate, and the runner checks every tuple it sends (countTuples), so a cell that tampers
+  // with what it calls here can only spoil its own rows, as it could by returning other rows.
+  const BIN_TYPES = bare({ "bigint": 1, "double precision": 2, "boolean": 3, "text": 4, "jsonb": 5 });
+  const NumberIsSafeInteger = Number.isSafeInteger;
+  const MathFloor = Math.floor;
+  let binColumns = null;   // { names, types, index } once the host asked for binary
+  let binMode = false;     // the batch being built is binary
+  let binOff = false;      // a row needed JSON: the rest of the task goes as JSON
+  let bin = new Uint8Array(1 << 16);
+  let binAt = 0;
+  const rowFields = [];
+
+  function onWriteAck(answer) {
+    if (binColumns !== null || binOff || typeof answer !== "string") return;
+    const copy = JSONparse(answer);
+    if (copy === null || copy.format !== "binary" || !isArray(copy.columns) || copy.columns.length === 0) return;
+    const names = [];
+    const types = [];
+    const index = ObjectCreate(null);
+    for (let i = 0; i < copy.columns.length; i++) {
+      const c = copy.columns[i];
+      const type = BIN_TYPES[c.type];
+      if (type === undefined || typeof c.name !== "string") return;
+      names[i] = c.name;
+      types[i] = type;
+      index[c.name] = i;
+    }
+    binColumns = { names, types, index };
+  }
+  function room(n) {
+    if (binAt + n <= bin.length) return;
+    let size = bin.length * 2;
+    while (size < binAt + n) size *= 2;
+    const bigger = new Uint8Array(size);
+    bigger.set(bin.subarray(0, binAt));
+    bin = bigger;
+  }
+  function put32(at, v) {
+    bin[at] = v >>> 24; bin[at + 1] = v >>> 16; bin[at + 2] = v >>> 8; bin[at + 3] = v;
+  }
+  /** A text field (after prefix, if given: jsonb's version byte) in UTF-8; false on a lone surrogate. */
+  function putText(s, prefix) {
+    const len = s.length;
+    room(5 + len * 3);
+    const lengthAt = binAt;
+    let p = binAt + 4;
+    if (prefix !== 0) bin[p++] = prefix;
+    for (let i = 0; i < len; i++) {
+      const c = s.charCodeAt(i);
+      if (c < 0x80) bin[p++] = c;
+      else if (c < 0x800) { bin[p++] = 0xc0 | (c >> 6); bin[p++] = 0x80 | (c & 0x3f); }
+      else if (c < 0xd800 || c > 0xdfff) { bin[p++] = 0xe0 | (c >> 12); bin[p++] = 0x80 | ((c >> 6) & 0x3f); bin[p++] = 0x80 | (c & 0x3f); }
+      else {
+        const d = i + 1 < len ? s.charCodeAt(i + 1) : 0;
+        if (c > 0xdbff || d < 0xdc00 || d > 0xdfff) return false;
+        i++;
+        const cp = 0x10000 + ((c - 0xd800) << 10) + (d - 0xdc00);
+        bin[p++] = 0xf0 | (cp >> 18); bin[p++] = 0x80 | ((cp >> 12) & 0x3f); bin[p++] = 0x80 | ((cp >> 6) & 0x3f); bin[p++] = 0x80 | (cp & 0x3f);
+      }
+    }
+    put32(lengthAt, p - lengthAt - 4);
+    binAt = p;
+    return true;
+  }
+  /** The row (its own enumerable values, as checkRow read them) as one tuple; false if it is not one the encoder carries. */
+  function encodeRow(row, values) {
+    if (row.toJSON !== undefined) return false;
+    const { names, types, index } = binColumns;
+    const n = names.length;
+    const keys = ObjectKeys(row);
+    let fields = values;
+    let same = keys.length === n && values.length === n;
+    for (let i = 0; same && i < n; i++) same = keys[i] === names[i];
+    if (!same) {
+      fields = rowFields;
+      for (let i = 0; i < n; i++) fields[i] = undefined;
+      for (let j = 0; j < keys.length && j < values.length; j++) {
+        const i = index[keys[j]];
+        if (i !== undefined) fields[i] = values[j];
+      }
+    }
+    room(2 + n * 12);
+    bin[binAt++] = n >>> 8;
+    bin[binAt++] = n;
+    for (let i = 0; i < n; i++) {
+      const v = fields[i];
+      const t = typeof v;
+      if (v === null || v === undefined || (t === "number" && v - v !== 0)) { room(4); put32(binAt, -1); binAt += 4; continue; }
+      switch (types[i]) {
+        case 1: { // bigint
+          if (t !== "number" || !NumberIsSafeInteger(v)) return false;
+          room(12);
+          put32(binAt, 8);
+          const hi = MathFloor(v / 4294967296);
+          put32(binAt + 4, hi);
+          put32(binAt + 8, v - hi * 4294967296);
+          binAt += 12;
+          break;
+        }
+        case 2: { // double precision; -0 as JSON writes it: 0
+          if (t !== "number") return false;
+          room(12);
+          put32(binAt, 8);
+          F64[0] = v === 0 ? 0 : v;
+          if (LITTLE_ENDIAN) for (let k = 0; k < 8; k++) bin[binAt + 4 + k] = F64_BYTES[7 - k];
+          else for (let k = 0; k < 8; k++) bin[binAt + 4 + k] = F64_BYTES[k];
+          binAt += 12;
+          break;
+        }
+        case 3: // boolean
+          if (t !== "boolean") return false;
+          room(5);
+          put32(binAt, 1);
+          bin[binAt + 4] = v ? 1 : 0;
+          binAt += 5;
+          break;
+        case 4: // text: strings as they are, numbers and booleans as JSON writes them
+          if (t === "string") { if (!putText(v, 0)) return false; }
+          else if (t === "number" || t === "boolean") putText(StringCtor(v), 0);
+          else return false;
+          break;
+        default: // jsonb: version 1, then the JSON text
+          if (t === "string") { if (!putText(JSONstringify(v), 1)) return false; }
+          else if (t === "number" || t === "boolean") putText(StringCtor(v), 1);
+          else return false;
+      }
+    }
+    return true;
   }
 
   // ---- errors ---------------------------------------------------------------

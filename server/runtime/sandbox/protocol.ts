@@ -2,8 +2,9 @@
  * Messages between the SandboxPool (server process) and the task-runner child
  * process. Rows travel one batch per message: as JSON text (an array of row
  * objects), or — once the host's writer asked for it in a write's ack — in a COPY
- * format (CSV text, or binary COPY tuples) in the columns it named, encoded by the
- * runner from the cell's JSON (never by the cell).
+ * format (CSV text, or binary COPY tuples) in the columns it named: CSV encoded by
+ * the runner from the cell's JSON; binary encoded by the runner, or by the bootstrap
+ * in the isolate and then counted and checked by the runner (`countTuples`).
  */
 import type { Column, CopyFormat } from "./rows-copy";
 

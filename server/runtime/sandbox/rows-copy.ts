@@ -235,3 +235,43 @@ export function tupleEnds(data: Uint8Array, columns: number): number[] {
   }
   return ends;
 }
+
+/** Bytes a field of each binary-encoded column type has (-1: any; jsonb: at least its version byte). */
+const FIELD_SIZES: Record<string, number> = { bigint: 8, "double precision": 8, boolean: 1, text: -1, jsonb: -1 };
+
+/**
+ * How many tuples binary COPY data (tuples only) of these columns holds, checking each field:
+ * the tuple's field count, whole fields, the fixed size of bigint, double and boolean fields,
+ * and jsonb's version byte. For batches encoded where they cannot be trusted (in a cell's
+ * isolate): what passes loads as values of the columns' types or fails in the database's own
+ * checks (UTF-8, JSON), and never reads as more or fewer rows than it holds.
+ */
+export function countTuples(data: Uint8Array, columns: readonly Column[]): number {
+  const sizes = columns.map((c) => {
+    const size = FIELD_SIZES[c.type];
+    if (size === undefined) throw new Error(`binary COPY data: no binary encoding for type ${c.type}`);
+    return size;
+  });
+  const jsonb = columns.map((c) => c.type === "jsonb");
+  const n = sizes.length;
+  const view = new DataView(data.buffer, data.byteOffset, data.byteLength);
+  const length = data.length;
+  let count = 0;
+  let p = 0;
+  while (p < length) {
+    count++;
+    if (p + 2 > length || view.getInt16(p) !== n) throw new Error(`binary COPY data: tuple ${count} does not have ${n} fields`);
+    p += 2;
+    for (let i = 0; i < n; i++) {
+      if (p + 4 > length) throw new Error(`binary COPY data: tuple ${count} is cut short`);
+      const size = view.getInt32(p);
+      p += 4;
+      if (size === -1) continue;
+      if (size < 0 || size > length - p || (sizes[i]! >= 0 && size !== sizes[i]) || (jsonb[i] && (size < 1 || data[p] !== 1))) {
+        throw new Error(`binary COPY data: tuple ${count}, field ${i + 1} is malformed`);
+      }
+      p += size;
+    }
+  }
+  return count;
+}

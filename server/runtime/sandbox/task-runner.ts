@@ -12,7 +12,7 @@
 import ivm from "isolated-vm";
 import { BOOTSTRAP_FILENAME, BOOTSTRAP_SOURCE } from "./bootstrap";
 import { type BinaryRows, isInputColumns, MAX_BATCH_ROWS, type HostToRunner, type InputKind, type JsErrorKind, type RunnerToHost } from "./protocol";
-import { type Column, type CopyFormat, CopyValueError, toCopyBinary, toCsv } from "./rows-copy";
+import { type Column, type CopyFormat, CopyValueError, countTuples, toCopyBinary, toCsv } from "./rows-copy";
 import { CELL_FILENAME, prepareCellSource } from "./transform";
 
 type RunMessage = Extract<HostToRunner, { type: "run" }>;
@@ -37,7 +37,8 @@ interface Task {
   finished: boolean;
   /** An input batch as the isolate receives it: JSON text, or binary tuples with their columns, copied in. */
   reads: Map<number, Pending<string | ivm.Copy<BinaryInput>>>;
-  writes: Map<number, Pending<void>>;
+  /** Settled with the ack: the COPY format the host asked for, as JSON text, the first time it does. */
+  writes: Map<number, Pending<string | undefined>>;
   logBytes: number;
   logClosed: boolean;
   timer?: NodeJS.Timeout;
@@ -114,9 +115,10 @@ function readCallback(task: Task, name: unknown, cursor: unknown, batchSize: unk
   });
 }
 
-function writeCallback(task: Task, data: unknown): Promise<void> {
+function writeCallback(task: Task, data: unknown): Promise<string | undefined> {
   if (task.finished) return Promise.reject(new Error("task is over"));
-  if (typeof data !== "string") return Promise.reject(new Error("internal: row batch is not a string"));
+  const binary = data instanceof Uint8Array;
+  if (typeof data !== "string" && !binary) return Promise.reject(new Error("internal: row batch is neither JSON text nor binary tuples"));
   if (task.writes.size >= MAX_PENDING_WRITES) {
     // Only a cell that bypassed the bootstrap could get here.
     fail(task, "internal", "row batches were sent without waiting for the host (backpressure violated)");
@@ -125,9 +127,24 @@ function writeCallback(task: Task, data: unknown): Promise<void> {
   }
   const reqId = nextReqId++;
   let msg: RunnerToHost | null = null;
-  if (task.copy) {
+  if (binary) {
+    // Tuples the bootstrap encoded in the isolate (after the host asked for binary): checked here,
+    // since the cell could have tampered with the encoder; counted here, not taken from the cell.
+    let rows = 0;
     try {
-      msg = encodeBatch(task, reqId, data, task.copy.format, task.copy.columns);
+      rows = task.copy?.format === "binary" ? countTuples(data, task.copy.columns) : 0;
+    } catch {
+      rows = 0;
+    }
+    if (rows < 1) {
+      fail(task, "invalid_result", "the cell produced a malformed batch of binary rows");
+      disposeIsolate(task);
+      return Promise.reject(new Error("malformed binary rows"));
+    }
+    msg = { type: "write", taskId: task.id, reqId, data, copy: { format: "binary", rows } };
+  } else if (task.copy) {
+    try {
+      msg = encodeBatch(task, reqId, data as string, task.copy.format, task.copy.columns);
     } catch (error) {
       if (error instanceof CopyValueError) {
         fail(task, "invalid_result", `the cell produced a row whose ${error.message}`);
@@ -137,9 +154,9 @@ function writeCallback(task: Task, data: unknown): Promise<void> {
       msg = null; // sent as JSON: the host checks and loads it itself
     }
   }
-  return new Promise<void>((resolve, reject) => {
+  return new Promise<string | undefined>((resolve, reject) => {
     task.writes.set(reqId, { resolve, reject });
-    send(msg ?? { type: "write", taskId: task.id, reqId, data });
+    send(msg ?? { type: "write", taskId: task.id, reqId, data: data as string });
   });
 }
 
@@ -419,9 +436,13 @@ function onMessage(msg: HostToRunner): void {
       const p = task?.writes.get(msg.reqId);
       if (!task || !p) return;
       task.writes.delete(msg.reqId);
-      if (msg.copy && !task.copy) task.copy = msg.copy;
+      let asked: string | undefined;
+      if (msg.copy && !task.copy) {
+        task.copy = msg.copy;
+        asked = JSON.stringify(msg.copy); // the bootstrap encodes binary batches itself from now on
+      }
       if (msg.error !== undefined) p.reject(new Error(msg.error));
-      else p.resolve();
+      else p.resolve(asked);
       return;
     }
     case "cancel": {

@@ -5,7 +5,7 @@
  */
 import { describe, expect, it } from "vitest";
 import { binarySlices } from "@/server/runtime/outputs";
-import { binaryCopyable, CopyValueError, toCopyBinary, toCsv, tupleEnds, type Column } from "@/server/runtime/sandbox/rows-copy";
+import { binaryCopyable, CopyValueError, countTuples, toCopyBinary, toCsv, tupleEnds, type Column } from "@/server/runtime/sandbox/rows-copy";
 
 const col = (name: string, type: string): Column => ({ name, type });
 
@@ -156,6 +156,39 @@ describe("tupleEnds", () => {
     expect(() => tupleEnds(data.subarray(0, data.length - 1), 2)).toThrow(/tuple 2 is cut short/);
     expect(() => tupleEnds(data.subarray(0, 21), 2)).toThrow(/tuple 2 (is cut short|does not have 2 fields)/);
     expect(() => tupleEnds(data, 3)).toThrow(/tuple 1 does not have 3 fields/);
+  });
+});
+
+describe("countTuples (the runner's check of tuples encoded in a cell's isolate)", () => {
+  const columns = [col("n", "bigint"), col("f", "double precision"), col("b", "boolean"), col("s", "text"), col("j", "jsonb")];
+  const good = toCopyBinary([{ n: 1, f: 0.5, b: true, s: "é", j: "x" }, { n: null, f: null, b: null, s: null, j: null }, { s: "" }], columns)!;
+  /** `good` with the bytes at `at` replaced. */
+  const patched = (at: number, ...bytes: number[]) => {
+    const copy = good.slice();
+    copy.set(bytes, at);
+    return copy;
+  };
+  it("counts whole tuples whose fields have their types' sizes", () => {
+    expect(countTuples(good, columns)).toBe(3);
+    expect(countTuples(new Uint8Array(0), columns)).toBe(0);
+  });
+  it("refuses another number of fields, a trailer, a field cut short, a wrong fixed size, or jsonb not of version 1", () => {
+    expect(() => countTuples(good, columns.slice(0, 4))).toThrow(/tuple 1 does not have 4 fields/);
+    expect(() => countTuples(patched(0, 0xff, 0xff), columns)).toThrow(/tuple 1 does not have 5 fields/);
+    expect(() => countTuples(good.subarray(0, good.length - 1), columns)).toThrow(/tuple 3 is cut short/);
+    // The bigint's length (bytes 2–5) said 4, then 9; the boolean's (after 2 + 12 + 12) said 2.
+    expect(() => countTuples(patched(2, 0, 0, 0, 4), columns)).toThrow(/tuple 1, field 1 is malformed/);
+    expect(() => countTuples(patched(2, 0, 0, 0, 9), columns)).toThrow(/tuple 1, field 1 is malformed/);
+    expect(() => countTuples(patched(26, 0, 0, 0, 2), columns)).toThrow(/tuple 1, field 3 is malformed/);
+    // A negative length other than -1 (NULL), and a length past the end.
+    expect(() => countTuples(patched(2, 0xff, 0xff, 0xff, 0xfe), columns)).toThrow(/tuple 1, field 1 is malformed/);
+    expect(() => countTuples(patched(2, 0x7f, 0, 0, 0), columns)).toThrow(/tuple 1, field 1 is malformed/);
+    // The jsonb field: 2 + 12 + 12 + 5 + (4 + 2) = 37 holds its length, 41 its version byte.
+    expect(good[41]).toBe(1);
+    expect(() => countTuples(patched(41, 2), columns)).toThrow(/tuple 1, field 5 is malformed/);
+  });
+  it("refuses columns of a type it has no binary check for", () => {
+    expect(() => countTuples(good, [...columns.slice(0, 4), col("d", "date")])).toThrow(/no binary encoding for type date/);
   });
 });
 
