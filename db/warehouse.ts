@@ -41,9 +41,14 @@ export interface Warehouse extends Querier {
   copyCsvStream(table: string, columns: string[]): CsvCopy;
   /**
    * PGlite only: one COPY of rows in PostgreSQL's binary format (`parts`: tuples, without the
-   * header and trailer, which are added here). On Postgres rows go as CSV (`copyCsvStream`).
+   * header and trailer, which are added here).
    */
   copyBinary?(table: string, columns: string[], parts: Uint8Array[]): Promise<void>;
+  /**
+   * Postgres only: one streamed COPY of rows in PostgreSQL's binary format, as `copyCsvStream`
+   * (chunks: tuples, without the header and trailer, which are added here).
+   */
+  copyBinaryStream?(table: string, columns: string[]): CopyStream<Uint8Array>;
   /**
    * The rows of a SELECT in PostgreSQL's binary COPY format: the tuples, without the header and
    * trailer (`COPY (select) TO` — cheaper for the database than rendering the rows as JSON).
@@ -58,11 +63,13 @@ export interface Warehouse extends Querier {
   close(): Promise<void>;
 }
 
-export interface CsvCopy {
-  write(chunk: string): Promise<void>;
+export interface CopyStream<T> {
+  write(chunk: T): Promise<void>;
   end(): Promise<void>;
   abort(): void;
 }
+
+export type CsvCopy = CopyStream<string>;
 
 /**
  * At most this many COPY streams at once on Postgres, on connections of their own (a task holds
@@ -238,8 +245,8 @@ async function openPostgres(url: string, appUrl?: string): Promise<Warehouse> {
    * only reaches the query's `reject`, whose promise is already resolved), so `reject` is
    * wrapped to hear about it.
    */
-  const openCopy = async (table: string, columns: string[]) => {
-    const query = copySql.unsafe(`copy ${table} (${columns.map(ident).join(", ")}) from stdin with (format csv)`) as unknown as {
+  const openCopy = async (table: string, columns: string[], format: "csv" | "binary") => {
+    const query = copySql.unsafe(`copy ${table} (${columns.map(ident).join(", ")}) from stdin with (format ${format})`) as unknown as {
       reject: (error: unknown) => void;
       writable: () => Promise<import("node:stream").Writable>;
     };
@@ -254,7 +261,7 @@ async function openPostgres(url: string, appUrl?: string): Promise<Warehouse> {
     const w = await Promise.race([query.writable(), failed]);
     w.on("error", (error) => fail(error));
     return {
-      write: (chunk: string) =>
+      write: (chunk: string | Uint8Array) =>
         Promise.race([failed, new Promise<void>((resolve, reject) => w.write(chunk, (error) => (error ? reject(error) : resolve())))]),
       end: () =>
         Promise.race([
@@ -313,6 +320,28 @@ async function openPostgres(url: string, appUrl?: string): Promise<Warehouse> {
     // Prepared (the runtime's cell call has one text): otherwise postgres.js first asks for the parameter types, a round trip more.
     return (await cancelOnAbort(pool.unsafe(text, params as never[], { prepare: params.length > 0 }), opts.signal)) as unknown as T[];
   };
+  /** One COPY for the whole stream: opened on the first write, fed chunk by chunk (binary: between its header and trailer). */
+  function copyStream<T extends string | Uint8Array>(table: string, columns: string[], format: "csv" | "binary"): CopyStream<T> {
+    let opened: Promise<Awaited<ReturnType<typeof openCopy>>> | null = null;
+    const open = () => {
+      opened ??= openCopy(table, columns, format).then(async (copy) => {
+        if (format === "binary") await copy.write(COPY_BINARY_HEADER);
+        return copy;
+      });
+      opened.catch(() => {});
+      return opened;
+    };
+    return {
+      write: async (chunk) => (await open()).write(chunk),
+      end: async () => {
+        if (!opened) return;
+        const copy = await opened;
+        if (format === "binary") await copy.write(COPY_BINARY_TRAILER);
+        await copy.end();
+      },
+      abort: () => void opened?.then((c) => c.abort(), () => {}),
+    };
+  }
   const run = <T,>(q: { unsafe: (t: string, p?: never[]) => unknown }, text: string, params: unknown[] = []) =>
     q.unsafe(text, params as never[]) as unknown as Promise<T[]>;
   return {
@@ -348,26 +377,12 @@ async function openPostgres(url: string, appUrl?: string): Promise<Warehouse> {
     },
     timed,
     copyCsv: async (table, columns, csv) => {
-      const copy = await openCopy(table, columns);
+      const copy = await openCopy(table, columns, "csv");
       await copy.write(csv);
       await copy.end();
     },
-    copyCsvStream: (table, columns) => {
-      // One COPY for the whole stream: opened on the first write, fed chunk by chunk.
-      let opened: Promise<Awaited<ReturnType<typeof openCopy>>> | null = null;
-      const open = () => {
-        opened ??= openCopy(table, columns);
-        opened.catch(() => {});
-        return opened;
-      };
-      return {
-        write: async (chunk) => (await open()).write(chunk),
-        end: async () => {
-          if (opened) await (await opened).end();
-        },
-        abort: () => void opened?.then((c) => c.abort(), () => {}),
-      };
-    },
+    copyCsvStream: (table, columns) => copyStream(table, columns, "csv"),
+    copyBinaryStream: (table, columns) => copyStream(table, columns, "binary"),
     insertJson: async (table, json) => {
       const result = (await sql.unsafe(insertJsonSql(table), [json] as never[])) as unknown as { count?: number };
       return Number(result.count ?? 0);

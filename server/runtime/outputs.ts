@@ -6,7 +6,7 @@
  * it succeeded, and a late or failed attempt never replaces a good one.
  */
 import type { PipelineNode } from "@/server/pipeline";
-import { type CsvCopy, ident, type Row, type Warehouse } from "@/db/warehouse";
+import { type CopyStream, ident, type Row, type Warehouse } from "@/db/warehouse";
 import { connectionLost, isConnectionLoss, TaskFailure } from "./errors";
 import type { BinaryRows, InputKind } from "./sandbox/protocol";
 import { binaryCopyable, type Column, type CopyFormat, CopyValueError, toCsv, tupleEnds } from "./sandbox/rows-copy";
@@ -225,27 +225,32 @@ const PGLITE_COPY_SIZE = 2 * 1024 * 1024;
  * that batch; a small one is created and loaded in one statement) and is loaded as JSON the
  * database parses; every later batch goes through COPY, which loads faster:
  *
- * - Postgres: CSV through one streamed COPY (one transaction, on a connection of the
- *   warehouse's COPY pool). Measured against a JSON insert per batch: 10,000 rows in 18–41
- *   against 22–62 ms, 50,000 in 59–86 against 106–120 ms. One stream on one connection also
- *   keeps the rows in practice in the order they came (JSON batches over pooled connections
- *   interleaved); the database does not promise it (a later row may fill an earlier page's gap).
- * - PGlite: binary COPY when every column is of a type its encoder writes (bigint, double
- *   precision, text, boolean, jsonb: all that JS rows are inferred as), else CSV; gathered and
- *   loaded about PGLITE_COPY_SIZE at a time (small enough that a cell waiting for an input
- *   batch, which the same thread reads, does not wait long). PGlite's text-to-float8 conversion
+ * - Postgres: a streamed COPY (one transaction, on a connection of the warehouse's COPY pool),
+ *   binary when every column is of a type the binary encoders write (bigint, double precision,
+ *   text, boolean, jsonb: all that JS rows are inferred as), else CSV; a batch in the other
+ *   format (CSV for values binary cannot carry) ends that COPY and starts one in its format.
+ *   Measured against a JSON insert per batch: 10,000 rows in 18–41 against 22–62 ms, 50,000 in
+ *   59–86 against 106–120 ms. One stream on one connection also keeps the rows in practice in
+ *   the order they came (JSON batches over pooled connections interleaved); the database does
+ *   not promise it (a later row may fill an earlier page's gap).
+ * - PGlite: binary or CSV as on Postgres; gathered and loaded about PGLITE_COPY_SIZE at a time
+ *   (small enough that a cell waiting for an input batch, which the same thread reads, does not
+ *   wait long), one COPY per run of batches in one format. PGlite's text-to-float8 conversion
  *   is slow (about 1 µs a value): 4 columns load at 215–225k rows/s as JSON, 430–470k as CSV,
  *   1.4M in binary.
  *
- * The encoding is best done where the rows are: a JS cell's task runner encodes its batches itself
- * once `copyFormat()` said so (off this thread, which on PGlite is the database's), and hands them
- * to `writeCopy`. Batches that arrive as JSON or rows in COPY mode (one sent before the runner
- * heard, or a caller without a runner) are made CSV here, so rows keep their order.
+ * The encoding is best done where the rows are: once `copyFormat()` said so, a JS cell's batches
+ * come encoded — binary tuples by the isolate itself, or by its task runner from the isolate's
+ * JSON (off this thread, which on PGlite is the database's) — and are handed to `writeCopy`.
+ * Batches that arrive as JSON or rows in COPY mode (one sent before the runner heard, or a
+ * caller without a runner) are made CSV here, so rows keep their order.
  */
 export class TableWriter {
   private columns: Column[] | null = null;
   private known: Set<string> | null = null;
-  private copy: CsvCopy | null = null;
+  /** Postgres: the COPY stream open now, and its format (a batch in the other format ends it and starts one). */
+  private copy: CopyStream<string | Uint8Array> | null = null;
+  private copyOpen: CopyFormat = "csv";
   /** Rows in the table when the COPY started (its line 1 is the row after them). */
   private copyFrom = 0;
   /** PGlite: encoded batches gathered and not loaded yet, their size, and the row (1-based) they start at. */
@@ -280,7 +285,12 @@ export class TableWriter {
   copyFormat(): { format: CopyFormat; columns: Column[] } | null {
     if (!this.columns || this.columns.length === 0) return null;
     this.copyMode = true;
-    return { format: this.wh.copyBinary && binaryCopyable(this.columns) ? "binary" : "csv", columns: this.columns };
+    return { format: this.takesBinary() ? "binary" : "csv", columns: this.columns };
+  }
+
+  /** Whether batches may come as binary tuples: the warehouse loads them and every column has a binary encoder. */
+  private takesBinary(): boolean {
+    return (this.wh.copyBinary !== undefined || this.wh.copyBinaryStream !== undefined) && binaryCopyable(this.columns ?? []);
   }
 
   /** Rows as objects: their keys are checked here, then they are loaded as one JSON text (or, in COPY mode, as CSV). */
@@ -339,8 +349,10 @@ export class TableWriter {
     if (this.aborted) throw new Error("TableWriter.writeCopy after abort");
     this.copyMode = true;
     if (rows === 0) return 0;
+    if (format === "binary" ? !(data instanceof Uint8Array) || !this.takesBinary() : typeof data !== "string") {
+      throw new Error(`TableWriter: a ${format} batch this table does not take`);
+    }
     if (this.wh.driver === "pglite") {
-      if (format === "binary" && !(this.wh.copyBinary && binaryCopyable(this.columns))) throw new Error("TableWriter: a binary batch for a table that takes CSV");
       if (this.pending.length === 0) this.pendingFrom = this.rows + 1;
       this.pending.push({ format, data, rows });
       this.pendingSize += data.length;
@@ -348,10 +360,16 @@ export class TableWriter {
       if (this.pendingSize >= PGLITE_COPY_SIZE) await this.loadPending();
       return rows;
     }
-    if (format !== "csv" || typeof data !== "string") throw new Error("TableWriter: Postgres takes CSV batches only");
+    if (this.copy && this.copyOpen !== format) {
+      // A batch in the other format (binary tuples after CSV, or CSV for values binary cannot
+      // carry): the open COPY ends, its rows in, and one in this format starts.
+      await this.endCopy();
+    }
     if (!this.copy) {
       this.copyFrom = this.rows;
-      this.copy = this.wh.copyCsvStream(this.table, this.columns.map((c) => c.name));
+      const names = this.columns.map((c) => c.name);
+      this.copy = (format === "binary" ? this.wh.copyBinaryStream!(this.table, names) : this.wh.copyCsvStream(this.table, names)) as CopyStream<string | Uint8Array>;
+      this.copyOpen = format;
     }
     try {
       await this.copy.write(data);
@@ -385,6 +403,18 @@ export class TableWriter {
         throw this.failure(`writing rows ${from}–${from + rows - 1} failed: ${e.message ?? String(error)}${where}`, error);
       }
       i = j;
+    }
+  }
+
+  /** Postgres: end the open COPY stream, if one is open (all its rows are in once this resolves). */
+  private async endCopy(): Promise<void> {
+    const copy = this.copy;
+    if (!copy) return;
+    this.copy = null;
+    try {
+      await copy.end();
+    } catch (error) {
+      throw this.copyFailure(error);
     }
   }
 
@@ -449,15 +479,7 @@ export class TableWriter {
   /** An empty result still gets a table (with the declared columns, or none). */
   async finish(): Promise<number> {
     await this.loadPending();
-    if (this.copy) {
-      const copy = this.copy;
-      this.copy = null;
-      try {
-        await copy.end();
-      } catch (error) {
-        throw this.copyFailure(error);
-      }
-    }
+    await this.endCopy();
     if (!this.columns) {
       const cols = Object.entries(this.declared).map(([n, t]) => `${ident(n)} ${DECLARED[t] ?? "text"}`);
       await this.wh.query(`create table ${this.table} (${cols.join(", ")})`);

@@ -415,7 +415,8 @@ export const BOOTSTRAP_SOURCE = String.raw`
     if (binMode) {
       if (checkColumns) checkKeys(row, produced);
       const start = binAt;
-      if (encodeRow(row, values)) {
+      // A row past MAX_ROW_CHARS bytes goes as JSON, whose check refuses it if its JSON is that long too.
+      if (encodeRow(row, values) && binAt - start <= MAX_ROW_CHARS) {
         rowsInBatch++;
         produced++;
         return rowsInBatch >= MAX_BATCH_ROWS || binAt >= MAX_BATCH_CHARS ? flush() : undefined;
@@ -475,7 +476,7 @@ export const BOOTSTRAP_SOURCE = String.raw`
     if (checkColumns && knownKeys === null) knownKeys = firstKeys;
     let payload;
     if (binMode) {
-      payload = bin.slice(0, binAt);
+      payload = binPayload();
       binAt = 0;
     } else {
       parts.length = nParts;
@@ -499,16 +500,26 @@ export const BOOTSTRAP_SOURCE = String.raw`
   // strings of the column's own kind (a number in a bigint column must be a safe integer), no
   // lone surrogates, no toJSON. At the first row that is not, the batch so far is sent and every
   // later row goes as JSON (so a column that sometimes holds objects costs one short batch once).
-  // This encoder need not resist the cell: it runs on the cell's own values in the cell's own
-  // isolate, and the runner checks every tuple it sends (countTuples), so a cell that tampers
-  // with what it calls here can only spoil its own rows, as it could by returning other rows.
+  // The bytes themselves need not resist the cell: the runner checks every tuple (countTuples),
+  // so a cell that tampers with what the encoder calls (charCodeAt, say) spoils only its own
+  // rows. The array that crosses to the runner must: isolated-vm copies a view's whole buffer
+  // (and a view of a shrunk resizable buffer crashes the copy), so the buffer and each batch
+  // are made with the Uint8Array constructor and set() captured here — never slice, subarray
+  // or anything else a cell could replace — and each batch is a fresh array of exactly its bytes.
   const BIN_TYPES = bare({ "bigint": 1, "double precision": 2, "boolean": 3, "text": 4, "jsonb": 5 });
   const NumberIsSafeInteger = Number.isSafeInteger;
   const MathFloor = Math.floor;
   let binColumns = null;   // { names, types, index } once the host asked for binary
   let binMode = false;     // the batch being built is binary
   let binOff = false;      // a row needed JSON: the rest of the task goes as JSON
-  let bin = new Uint8Array(1 << 16);
+  const U8 = Uint8Array;
+  const typedArraySet = uncurry(TypedArrayProto.set);
+  const typedArrayBuffer = uncurry(getOwnDescriptor(TypedArrayProto, "buffer").get);
+  const BIN_SIZE = 1 << 16;
+  /** A string longer than this goes as JSON (its UTF-8 could pass MAX_ROW_CHARS bytes). */
+  const MAX_BIN_TEXT = MathFloor(MAX_ROW_CHARS / 3);
+  let bin = new U8(BIN_SIZE);
+  let binCap = BIN_SIZE; // bin's length, kept here: room() runs for every field
   let binAt = 0;
   const rowFields = [];
 
@@ -530,12 +541,23 @@ export const BOOTSTRAP_SOURCE = String.raw`
     binColumns = { names, types, index };
   }
   function room(n) {
-    if (binAt + n <= bin.length) return;
-    let size = bin.length * 2;
+    if (binAt + n <= binCap) return;
+    let size = binCap * 2;
     while (size < binAt + n) size *= 2;
-    const bigger = new Uint8Array(size);
-    bigger.set(bin.subarray(0, binAt));
+    const bigger = new U8(size);
+    typedArraySet(bigger, bin);
     bin = bigger;
+    binCap = size;
+  }
+  /** The batch's bytes in an array of their own (a buffer a long row grew past twice MAX_BATCH_CHARS is let go). */
+  function binPayload() {
+    const payload = new U8(binAt);
+    typedArraySet(payload, new U8(typedArrayBuffer(bin), 0, binAt));
+    if (binCap > MAX_BATCH_CHARS * 2) {
+      bin = new U8(BIN_SIZE);
+      binCap = BIN_SIZE;
+    }
+    return payload;
   }
   function put32(at, v) {
     bin[at] = v >>> 24; bin[at + 1] = v >>> 16; bin[at + 2] = v >>> 8; bin[at + 3] = v;
@@ -543,6 +565,7 @@ export const BOOTSTRAP_SOURCE = String.raw`
   /** A text field (after prefix, if given: jsonb's version byte) in UTF-8; false on a lone surrogate. */
   function putText(s, prefix) {
     const len = s.length;
+    if (len > MAX_BIN_TEXT) return false;
     room(5 + len * 3);
     const lengthAt = binAt;
     let p = binAt + 4;

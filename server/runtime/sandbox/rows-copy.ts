@@ -239,12 +239,27 @@ export function tupleEnds(data: Uint8Array, columns: number): number[] {
 /** Bytes a field of each binary-encoded column type has (-1: any; jsonb: at least its version byte). */
 const FIELD_SIZES: Record<string, number> = { bigint: 8, "double precision": 8, boolean: 1, text: -1, jsonb: -1 };
 
+const strictUtf8 = new TextDecoder("utf-8", { fatal: true });
+
+/** Whether a jsonb field's bytes (after its version byte) are JSON of one value as JSON.stringify writes a string, number or boolean. */
+function plainJson(bytes: Uint8Array): boolean {
+  if (bytes[0] === 0x7b || bytes[0] === 0x5b) return false; // an object or array: never encoded in the isolate
+  try {
+    const text = strictUtf8.decode(bytes);
+    const value: unknown = JSON.parse(text);
+    return value !== null && typeof value !== "object" && JSON.stringify(value) === text;
+  } catch {
+    return false;
+  }
+}
+
 /**
  * How many tuples binary COPY data (tuples only) of these columns holds, checking each field:
  * the tuple's field count, whole fields, the fixed size of bigint, double and boolean fields,
- * and jsonb's version byte. For batches encoded where they cannot be trusted (in a cell's
- * isolate): what passes loads as values of the columns' types or fails in the database's own
- * checks (UTF-8, JSON), and never reads as more or fewer rows than it holds.
+ * and that a jsonb field is version 1 of a string, number or boolean written as JSON.stringify
+ * writes it. For batches encoded where they cannot be trusted (in a cell's isolate): what passes
+ * holds only values the cell could have yielded (the database checks text's UTF-8), and never
+ * reads as more or fewer rows than it holds. Throws on anything else.
  */
 export function countTuples(data: Uint8Array, columns: readonly Column[]): number {
   const sizes = columns.map((c) => {
@@ -267,7 +282,12 @@ export function countTuples(data: Uint8Array, columns: readonly Column[]): numbe
       const size = view.getInt32(p);
       p += 4;
       if (size === -1) continue;
-      if (size < 0 || size > length - p || (sizes[i]! >= 0 && size !== sizes[i]) || (jsonb[i] && (size < 1 || data[p] !== 1))) {
+      if (
+        size < 0 ||
+        size > length - p ||
+        (sizes[i]! >= 0 && size !== sizes[i]) ||
+        (jsonb[i] && (size < 2 || data[p] !== 1 || !plainJson(data.subarray(p + 1, p + size))))
+      ) {
         throw new Error(`binary COPY data: tuple ${count}, field ${i + 1} is malformed`);
       }
       p += size;

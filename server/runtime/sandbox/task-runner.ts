@@ -10,8 +10,8 @@
  * cell scheduled (FinalizationRegistry callbacks, pending promises) outlives it.
  */
 import ivm from "isolated-vm";
-import { BOOTSTRAP_FILENAME, BOOTSTRAP_SOURCE } from "./bootstrap";
-import { type BinaryRows, isInputColumns, MAX_BATCH_ROWS, type HostToRunner, type InputKind, type JsErrorKind, type RunnerToHost } from "./protocol";
+import { BOOTSTRAP_FILENAME, BOOTSTRAP_SOURCE, MAX_ROW_CHARS } from "./bootstrap";
+import { type BinaryRows, isInputColumns, MAX_BATCH_CHARS, MAX_BATCH_ROWS, type HostToRunner, type InputKind, type JsErrorKind, type RunnerToHost } from "./protocol";
 import { type Column, type CopyFormat, CopyValueError, countTuples, toCopyBinary, toCsv } from "./rows-copy";
 import { CELL_FILENAME, prepareCellSource } from "./transform";
 
@@ -44,6 +44,8 @@ interface Task {
   timer?: NodeJS.Timeout;
   /** The host's writer wants batches in this COPY format and these columns (said in a write's ack). */
   copy?: { format: CopyFormat; columns: Column[] };
+  /** A JSON batch went as CSV (values binary cannot carry): later JSON batches do too, so formats do not alternate. */
+  csvOnly?: boolean;
 }
 
 /** A misbehaving cell could fire reads or writes without awaiting them; the honest bootstrap never needs more. */
@@ -129,14 +131,17 @@ function writeCallback(task: Task, data: unknown): Promise<string | undefined> {
   let msg: RunnerToHost | null = null;
   if (binary) {
     // Tuples the bootstrap encoded in the isolate (after the host asked for binary): checked here,
-    // since the cell could have tampered with the encoder; counted here, not taken from the cell.
+    // since the cell could have tampered with the encoder; counted here, not taken from the cell;
+    // no larger than the bootstrap makes them (a batch is cut once past MAX_BATCH_CHARS bytes or
+    // MAX_BATCH_ROWS rows, and a row past MAX_ROW_CHARS bytes goes as JSON).
     let rows = 0;
     try {
-      rows = task.copy?.format === "binary" ? countTuples(data, task.copy.columns) : 0;
+      const fits = data.byteOffset === 0 && data.byteLength === data.buffer.byteLength && data.byteLength <= MAX_BATCH_CHARS + MAX_ROW_CHARS;
+      rows = fits && task.copy?.format === "binary" ? countTuples(data, task.copy.columns) : 0;
     } catch {
       rows = 0;
     }
-    if (rows < 1) {
+    if (rows < 1 || rows > MAX_BATCH_ROWS) {
       fail(task, "invalid_result", "the cell produced a malformed batch of binary rows");
       disposeIsolate(task);
       return Promise.reject(new Error("malformed binary rows"));
@@ -175,8 +180,10 @@ function encodeBatch(task: Task, reqId: number, json: string, format: CopyFormat
   }
   if (!Array.isArray(rows) || !rows.every((r) => r !== null && typeof r === "object" && !Array.isArray(r))) return null;
   const list = rows as Record<string, unknown>[];
-  const binary = format === "binary" ? toCopyBinary(list, columns) : null;
+  const binary = format === "binary" && !task.csvOnly ? toCopyBinary(list, columns) : null;
   if (binary) return { type: "write", taskId: task.id, reqId, data: binary, copy: { format: "binary", rows: list.length } };
+  // Each switch of format costs a COPY statement on the host (on Postgres, ending the stream).
+  task.csvOnly = true;
   return { type: "write", taskId: task.id, reqId, data: toCsv(list, columns), copy: { format: "csv", rows: list.length } };
 }
 

@@ -520,9 +520,9 @@ describe.each(targets.map((t) => t.name))("runtime semantics on %s", (name) => {
   });
 
   it("writes a large JS output the same way before and after it switches to COPY, and reports a bad value past the switch", async () => {
-    // The first batch (rows 1–5,000) is loaded as JSON; the rest through COPY: on Postgres as CSV,
-    // on PGlite in binary (a batch binary cannot carry, as CSV), encoded by the runner (a batch
-    // sent before it heard, by the server). Row i's values depend on i % 100 only, so rows loaded
+    // The first batch (rows 1–5,000) is loaded as JSON; the rest through COPY in binary (a batch
+    // binary cannot carry, as CSV), encoded by the isolate or the runner (a batch sent before it
+    // heard, by the server). Row i's values depend on i % 100 only, so rows loaded
     // each way must be equal, and a few are compared with what the cell yielded.
     const N = 20_000;
     const valuesOf = `(k) => ({
@@ -550,7 +550,7 @@ describe.each(targets.map((t) => t.name))("runtime semantics on %s", (name) => {
       ],
       [],
     );
-    // Which tables PGlite loaded in binary (Postgres has no binary COPY here).
+    // Which tables PGlite loaded in binary.
     const binaryInto: string[] = [];
     const copyBinary = rt.wh.copyBinary;
     if (copyBinary) {
@@ -601,11 +601,12 @@ describe.each(targets.map((t) => t.name))("runtime semantics on %s", (name) => {
 
     const bad = tasks.get("bad")!;
     expect(bad.state).toBe("failed");
-    // The message names the node, the rows and the column. Postgres names where its one COPY began;
-    // PGlite the rows of the COPY that failed (the batch with the bad value went as CSV: rows 15,001–20,000).
+    // The message names the node, the rows and the column. The rows before the bad value went in
+    // binary; from it on as CSV, in a COPY of its own. Postgres names where that COPY began; PGlite
+    // the rows of the COPY that failed (rows 15,001–20,000).
     expect(bad.error!.message).toMatch(
       name === "postgres"
-        ? /^node 'bad': writing the rows after row 5000 failed: invalid input syntax for type bigint: "x" \(COPY t_\w+, line 10001, column n: "x"; its line 1 is row 5001\)$/
+        ? /^node 'bad': writing the rows after row 15000 failed: invalid input syntax for type bigint: "x" \(COPY t_\w+, line 1, column n: "x"; its line 1 is row 15001\)$/
         : /^node 'bad': writing rows 15001–20000 failed: invalid input syntax for type bigint: "x" \(COPY t_\w+, line 1, column n: "x"; its line 1 is row 15001\)$/,
     );
     expect(tasks.get("surrogate")!.error!.message).toBe(
@@ -616,9 +617,8 @@ describe.each(targets.map((t) => t.name))("runtime semantics on %s", (name) => {
   });
 
   it("writes rows of plain values the same whether they go as JSON or as COPY the isolate encoded", async () => {
-    // Rows 1–10,000 go as JSON (the first two batches, sent before the writer's answer); on PGlite
-    // the rest are encoded as binary COPY tuples in the isolate itself (bootstrap.ts' encodeRow),
-    // on Postgres as CSV by the runner. Row i's values depend on i % 100 only, so rows loaded each
+    // Rows 1–10,000 go as JSON (the first two batches, sent before the writer's answer); the rest
+    // are encoded as binary COPY tuples in the isolate itself (bootstrap.ts' encodeRow). Row i's values depend on i % 100 only, so rows loaded each
     // way must be equal; keys come in two orders, and some rows leave a key out or undefined.
     const N = 20_000;
     const valuesOf = `(k) => {
@@ -644,7 +644,19 @@ describe.each(targets.map((t) => t.name))("runtime semantics on %s", (name) => {
       ],
       [],
     );
-    const { tasks, run: done } = await rt.wait((await rt.start(doc)).id);
+    // Which tables were loaded in binary (PGlite: a COPY per run of batches; Postgres: a stream).
+    const binaryInto: string[] = [];
+    const { copyBinary, copyBinaryStream } = rt.wh;
+    if (copyBinary) rt.wh.copyBinary = (table, columns, parts) => (binaryInto.push(table), copyBinary(table, columns, parts));
+    if (copyBinaryStream) rt.wh.copyBinaryStream = (table, columns) => (binaryInto.push(table), copyBinaryStream(table, columns));
+    let finished: Awaited<ReturnType<Runtime["wait"]>>;
+    try {
+      finished = await rt.wait((await rt.start(doc)).id);
+    } finally {
+      rt.wh.copyBinary = copyBinary;
+      rt.wh.copyBinaryStream = copyBinaryStream;
+    }
+    const { tasks, run: done } = finished;
     const plain = tasks.get("plain")!;
     expect(plain.error).toBeNull();
     expect(plain.rows).toBe(N);
@@ -674,8 +686,24 @@ describe.each(targets.map((t) => t.name))("runtime semantics on %s", (name) => {
         };
       }),
     );
+    expect(binaryInto.filter((t) => t.endsWith(`"${plain.outputTable}"`)).length).toBeGreaterThan(0);
     // (No check of the stored order here: rows this different in width let the first batch's
     // INSERT put a later row into an earlier page's gap, as docs/runtime.md says it may.)
+  });
+
+  it("refuses text a cell spoiled through the isolate's encoder: the database checks its UTF-8", async () => {
+    // Past the first two (JSON) batches the isolate encodes the rows; a cell that replaces
+    // String.prototype.charCodeAt makes its text bytes anything (here 0xff: not UTF-8). The runner
+    // only checks the tuples' shape; the database refuses the text, and the task fails naming it.
+    const doc = pipeline(
+      [jsNode("spoiled", `export default function* () { for (let i = 0; i < 15_000; i++) { if (i === 10_000) String.prototype.charCodeAt = () => -1; yield { s: "row " + i }; } }`)],
+      [],
+    );
+    const { tasks, run: done } = await rt.wait((await rt.start(doc)).id);
+    const spoiled = tasks.get("spoiled")!;
+    expect(spoiled.state).toBe("failed");
+    expect(spoiled.error!.message).toMatch(/^node 'spoiled': writing (rows \d+–15000|the rows after row \d+) failed: invalid byte sequence for encoding "UTF8": 0xff/);
+    expect(await rt.wh.query(`select to_regclass('"${done.schemaName}"."${spoiled.outputTable ?? "none"}"') as t`)).toEqual([{ t: null }]);
   });
 
   // ------------------------------------------------------------ 11. params

@@ -1,7 +1,8 @@
 /** Resource attacks, invalid results, a crashed task runner and cancellation. */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { JsCellError, SandboxPool } from "@/server/runtime/sandbox";
-import { CANARY, expectFail, expectHealthy, expectOk, runCell, transcript } from "./helpers";
+import { JsCellError, SandboxPool, type JsCellIO } from "@/server/runtime/sandbox";
+import { MAX_ROW_CHARS } from "@/server/runtime/sandbox/bootstrap";
+import { CANARY, expectFail, expectHealthy, expectOk, runCell, TEST_LIMITS, transcript } from "./helpers";
 
 let pool: SandboxPool;
 beforeAll(() => {
@@ -47,6 +48,31 @@ describe("resource limits", () => {
     expect(big.error.kind).toBe("memory");
     const str = await expectFail(pool, "export default () => { let s = 'x'; for (;;) s += s }", { limits: { memoryMb: 48 } });
     expect(str.error.kind).toBe("memory");
+    await expectHealthy(pool);
+  });
+
+  it("a row larger than MAX_ROW_CHARS fails its task the same way as JSON and once rows go as binary", async () => {
+    const big = `"x".repeat(${MAX_ROW_CHARS + 10})`;
+    const limits = { memoryMb: 256 };
+    const json = await expectFail(pool, `export default function* () { yield { s: ${big} } }`, { limits });
+    expect([json.error.kind, json.error.message]).toEqual(["invalid_result", `row 0 is larger than ${MAX_ROW_CHARS} characters of JSON`]);
+    // After 10,000 rows the writer's answer has made the isolate encode binary tuples.
+    const written: number[] = [];
+    let asked = false;
+    const io: JsCellIO = {
+      readInput: async () => [],
+      writeRows: async () => {},
+      writeJson: async (text) => ((asked = true), (JSON.parse(text) as unknown[]).length),
+      copyFormat: () => (asked ? { format: "binary", columns: [{ name: "s", type: "text" }] } : null),
+      writeCopy: async (_format, _data, rows) => (written.push(rows), rows),
+      log: () => {},
+    };
+    const code = `export default function* () { for (let i = 0; i < 12_000; i++) yield { s: i === 11_000 ? ${big} : "r" + i }; }`;
+    const error = await pool.run({ code, inputNames: [], params: {}, logicalDate: "2026-03-01", runId: "r", limits: { ...TEST_LIMITS, ...limits } }, io).then(
+      () => null,
+      (e: JsCellError) => e,
+    );
+    expect([error?.kind, error?.message]).toEqual(["invalid_result", `row 11000 is larger than ${MAX_ROW_CHARS} characters of JSON`]);
     await expectHealthy(pool);
   });
 

@@ -187,6 +187,20 @@ describe("countTuples (the runner's check of tuples encoded in a cell's isolate)
     expect(good[41]).toBe(1);
     expect(() => countTuples(patched(41, 2), columns)).toThrow(/tuple 1, field 5 is malformed/);
   });
+  it("takes jsonb only as JSON.stringify writes a string, number or boolean (what the isolate encodes)", () => {
+    const j = [col("j", "jsonb")];
+    /** One tuple of one jsonb field: version 1, then these bytes. */
+    const field = (bytes: number[] | string) => {
+      const body = typeof bytes === "string" ? [...new TextEncoder().encode(bytes)] : bytes;
+      const size = body.length + 1;
+      return new Uint8Array([0, 1, size >>> 24, (size >>> 16) & 255, (size >>> 8) & 255, size & 255, 1, ...body]);
+    };
+    for (const ok of ['"x"', '"q\\"uote"', "12", "-1.25", "1e+21", "true", '"\\ud800"']) expect([ok, countTuples(field(ok), j)]).toEqual([ok, 1]);
+    for (const bad of ["1e1000", "1.50", "[1]", '{"a":1}', "null", " 1", '"x" ', "", "'x'"]) {
+      expect(() => countTuples(field(bad), j), bad).toThrow(/tuple 1, field 1 is malformed/);
+    }
+    expect(() => countTuples(field([0x22, 0xc3, 0x22]), j)).toThrow(/tuple 1, field 1 is malformed/); // not UTF-8
+  });
   it("refuses columns of a type it has no binary check for", () => {
     expect(() => countTuples(good, [...columns.slice(0, 4), col("d", "date")])).toThrow(/no binary encoding for type date/);
   });
