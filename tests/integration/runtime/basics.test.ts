@@ -2,6 +2,7 @@ import fs from "node:fs";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { PipelineFile } from "@/server/pipeline";
+import { cancelRun } from "@/server/runtime/run-store";
 import { targets } from "../databases";
 import { openRuntime, type Runtime } from "./harness";
 
@@ -16,6 +17,16 @@ describe.each(targets.map((t) => t.name))("runtime basics on %s", (name) => {
     fs.writeFileSync(path.join(rt.filesDir, "sales.csv"), "id,store,qty,price,day\n1,a,2,1.5,2026-01-01\n2,a,1,4,2026-01-01\n3,b,5,2,2026-01-02\n4,b,,3,2026-01-02\n");
   });
   afterAll(async () => rt?.close());
+
+  it("a wait that runs out says what the run and the database were doing", async () => {
+    // A JS cell awaiting forever keeps its run going past a short wait.
+    const run = await rt.start(pipeline([{ id: "w", kind: "js", name: "waits", config: { code: "export default () => new Promise(() => {})" } }], []));
+    const error = await rt.wait(run.id, 500).then(() => null, (e: Error) => e);
+    expect(error?.message).toMatch(new RegExp(`^run ${run.id}: no result after 500 ms, still polling the run\\ntasks: w=(queued|running)`));
+    if (name === "postgres") expect(error?.message).toContain("pg_stat_activity (not idle):");
+    await cancelRun(rt.app.db, run.id);
+    expect((await rt.wait(run.id)).run.state).toBe("canceled");
+  });
 
   it("runs csv → sql → js → check and passes tables between nodes", async () => {
     const run = await rt.start(

@@ -27,7 +27,11 @@ export interface Runtime {
   worker: Worker;
   /** Save `doc` as a new pipeline and start a run of it. */
   start(doc: PipelineFile, input?: Omit<StartRunInput, "pipelineId">): Promise<RunRow>;
-  /** Wait until the run is finished. */
+  /**
+   * Wait until the run is finished (and its outputs published). Past `timeoutMs` (45 s: under
+   * Vitest's 60) it fails with what the run and, on Postgres, the server were doing — a hang shows
+   * its cause instead of a bare test timeout.
+   */
   wait(runId: string, timeoutMs?: number): Promise<{ run: RunRow; tasks: Map<string, TaskRow>; attempts: TaskRow[] }>;
   close(): Promise<void>;
 }
@@ -68,18 +72,64 @@ export async function openRuntime(name: "pglite" | "postgres", workerOptions: Wo
       worker.wake();
       return run;
     },
-    async wait(runId, timeoutMs = 60_000) {
-      const deadline = Date.now() + timeoutMs;
-      for (;;) {
-        const run = await getRunRow(app.db, runId);
-        if (TERMINAL_RUN_STATES.has(run.state)) {
-          await publishRunOutputs({ db: app.db, wh }, run);
-          const latest = await latestTasks(app.db, runId);
-          const tasks = new Map(latest.filter((t) => t.mapIndex === -1).map((t) => [t.nodeId, t]));
-          return { run, tasks, attempts: await allAttempts(app.db, runId) };
+    async wait(runId, timeoutMs = 45_000) {
+      let expired = false;
+      let stage = "polling the run";
+      const poll = async () => {
+        for (;;) {
+          const run = await getRunRow(app.db, runId);
+          if (TERMINAL_RUN_STATES.has(run.state)) {
+            stage = `publishing the outputs of the ${run.state} run`;
+            await publishRunOutputs({ db: app.db, wh }, run);
+            stage = "reading the tasks";
+            const latest = await latestTasks(app.db, runId);
+            const tasks = new Map(latest.filter((t) => t.mapIndex === -1).map((t) => [t.nodeId, t]));
+            return { run, tasks, attempts: await allAttempts(app.db, runId) };
+          }
+          if (expired) return deadline; // its diagnosis is on the way
+          await new Promise((r) => setTimeout(r, 25));
         }
-        if (Date.now() > deadline) throw new Error(`run ${runId} still ${run.state} after ${timeoutMs} ms`);
-        await new Promise((r) => setTimeout(r, 25));
+      };
+      let timer: NodeJS.Timeout | undefined;
+      const deadline = new Promise<never>((_, reject) => {
+        timer = setTimeout(() => {
+          expired = true;
+          void diagnose().then((report) => reject(new Error(`run ${runId}: no result after ${timeoutMs} ms, still ${stage}\n${report}`)));
+        }, timeoutMs);
+      });
+      const diagnose = async (): Promise<string> => {
+        const lines: string[] = [];
+        const within = <T,>(p: Promise<T>) => Promise.race([p, new Promise<never>((_, r) => setTimeout(() => r(new Error("no answer in 5 s")), 5_000))]);
+        try {
+          const tasks = await within(latestTasks(app.db, runId));
+          lines.push(`tasks: ${tasks.map((t) => `${t.nodeId}${t.mapIndex >= 0 ? `[${t.mapIndex}]` : ""}=${t.state}`).join(", ")}`);
+        } catch (error) {
+          lines.push(`tasks: ${(error as Error).message}`);
+        }
+        if (name === "postgres" && process.env.TEST_DATABASE_URL) {
+          // A connection of its own: the runtime's pools may be what is stuck.
+          const { default: postgres } = await import("postgres");
+          const probe = postgres(process.env.TEST_DATABASE_URL, { max: 1, onnotice: () => {} });
+          try {
+            const active = await within(
+              probe.unsafe(`select pid, datname, state, wait_event_type, wait_event, now() - query_start as age, left(query, 300) as query
+                            from pg_stat_activity where pid <> pg_backend_pid() and state is distinct from 'idle' and backend_type = 'client backend'`),
+            );
+            lines.push(`pg_stat_activity (not idle):`, ...active.map((r) => `  ${JSON.stringify(r)}`));
+            const waiting = await within(probe.unsafe(`select pid, locktype, relation::regclass::text as relation, mode, objid from pg_locks where not granted`));
+            lines.push(`pg_locks not granted:`, ...waiting.map((r) => `  ${JSON.stringify(r)}`));
+          } catch (error) {
+            lines.push(`pg_stat_activity: ${(error as Error).message}`);
+          } finally {
+            await probe.end({ timeout: 1 });
+          }
+        }
+        return lines.join("\n");
+      };
+      try {
+        return await Promise.race([poll(), deadline]);
+      } finally {
+        clearTimeout(timer);
       }
     },
     async close() {
