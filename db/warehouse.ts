@@ -323,7 +323,9 @@ async function openPostgres(url: string, appUrl?: string): Promise<Warehouse> {
   /** One COPY for the whole stream: opened on the first write, fed chunk by chunk (binary: between its header and trailer). */
   function copyStream<T extends string | Uint8Array>(table: string, columns: string[], format: "csv" | "binary"): CopyStream<T> {
     let opened: Promise<Awaited<ReturnType<typeof openCopy>>> | null = null;
+    let aborted = false;
     const open = () => {
+      if (aborted) return Promise.reject(new Error("copy aborted"));
       opened ??= openCopy(table, columns, format).then(async (copy) => {
         if (format === "binary") await copy.write(COPY_BINARY_HEADER);
         return copy;
@@ -339,7 +341,10 @@ async function openPostgres(url: string, appUrl?: string): Promise<Warehouse> {
         if (format === "binary") await copy.write(COPY_BINARY_TRAILER);
         await copy.end();
       },
-      abort: () => void opened?.then((c) => c.abort(), () => {}),
+      abort: () => {
+        aborted = true;
+        void opened?.then((c) => c.abort(), () => {});
+      },
     };
   }
   const run = <T,>(q: { unsafe: (t: string, p?: never[]) => unknown }, text: string, params: unknown[] = []) =>

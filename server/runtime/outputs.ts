@@ -341,7 +341,7 @@ export class TableWriter {
 
   /**
    * `rows` rows encoded for COPY in the columns of `copyFormat()` (asked first: the table exists):
-   * CSV text, or binary tuples (PGlite). Postgres: into the one streamed COPY. PGlite: gathered,
+   * CSV text, or binary tuples. Postgres: into the streamed COPY of its format. PGlite: gathered,
    * and loaded as COPYs of about PGLITE_COPY_SIZE. Returns the rows written.
    */
   async writeCopy(format: CopyFormat, data: string | Uint8Array, rows: number): Promise<number> {
@@ -362,8 +362,10 @@ export class TableWriter {
     }
     if (this.copy && this.copyOpen !== format) {
       // A batch in the other format (binary tuples after CSV, or CSV for values binary cannot
-      // carry): the open COPY ends, its rows in, and one in this format starts.
+      // carry): the open COPY ends, its rows in, and one in this format starts — unless the
+      // writer was aborted meanwhile (abort() found no COPY to stop; none may open after it).
       await this.endCopy();
+      if (this.aborted) throw new Error("TableWriter.writeCopy after abort");
     }
     if (!this.copy) {
       this.copyFrom = this.rows;

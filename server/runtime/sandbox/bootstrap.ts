@@ -315,8 +315,7 @@ export const BOOTSTRAP_SOURCE = String.raw`
   // generator may reuse or change an object after yielding it.
   let produced = 0;        // rows accepted so far = index of the next row
   let rowIndex = 0;        // row being checked (for messages)
-  let parts = [];
-  let nParts = 0;
+  let batchText = "";      // the parts so far, joined by commas (a string: no array a cell's setters reach)
   let rowsInBatch = 0;
   let chars = 0;
   let previousWrite = undefined;
@@ -436,7 +435,7 @@ export const BOOTSTRAP_SOURCE = String.raw`
     let wait;
     if (rowsInBatch > 0 && chars + s.length > MAX_BATCH_CHARS) wait = flush();
     if (checkColumns) checkKeys(row, produced);
-    parts[nParts++] = s;
+    batchText = batchText === "" ? s : batchText + "," + s;
     chars += s.length + 1;
     rowsInBatch++;
     produced++;
@@ -458,7 +457,8 @@ export const BOOTSTRAP_SOURCE = String.raw`
       const text = JSONstringify(arraySlice(arr, i, i + n));
       if (typeof text === "string" && chars + text.length <= MAX_BATCH_CHARS) {
         if (checkColumns) for (let j = 0; j < n; j++) checkKeys(arr[i + j], produced + j);
-        parts[nParts++] = strSlice(text, 1, text.length - 1);
+        const part = strSlice(text, 1, text.length - 1);
+        batchText = batchText === "" ? part : batchText + "," + part;
         chars += text.length;
         rowsInBatch += n;
         produced += n;
@@ -479,9 +479,8 @@ export const BOOTSTRAP_SOURCE = String.raw`
       payload = binPayload();
       binAt = 0;
     } else {
-      parts.length = nParts;
-      payload = "[" + join(parts, ",") + "]";
-      parts = []; nParts = 0; chars = 0;
+      payload = "[" + batchText + "]";
+      batchText = ""; chars = 0;
     }
     rowsInBatch = 0;
     const write = refApply(hostWrite, undefined, [payload], APPLY_PROMISE);

@@ -48,6 +48,9 @@ interface Task {
   csvOnly?: boolean;
 }
 
+/** The largest JSON batch the bootstrap sends: a batch up to MAX_BATCH_CHARS, or one row up to MAX_ROW_CHARS, in brackets. */
+const MAX_BATCH_TEXT = MAX_BATCH_CHARS + MAX_ROW_CHARS + 2;
+
 /** A misbehaving cell could fire reads or writes without awaiting them; the honest bootstrap never needs more. */
 const MAX_PENDING_READS = 16;
 const MAX_PENDING_WRITES = 4;
@@ -121,6 +124,13 @@ function writeCallback(task: Task, data: unknown): Promise<string | undefined> {
   if (task.finished) return Promise.reject(new Error("task is over"));
   const binary = data instanceof Uint8Array;
   if (typeof data !== "string" && !binary) return Promise.reject(new Error("internal: row batch is neither JSON text nor binary tuples"));
+  if (typeof data === "string" && data.length > MAX_BATCH_TEXT) {
+    // The bootstrap cuts batches long before (MAX_BATCH_CHARS, or one row of MAX_ROW_CHARS); only
+    // a cell that reached into how it builds them could send more, and the host parses some.
+    fail(task, "invalid_result", `the cell produced a batch of rows larger than ${MAX_BATCH_TEXT} characters`);
+    disposeIsolate(task);
+    return Promise.reject(new Error("batch too large"));
+  }
   if (task.writes.size >= MAX_PENDING_WRITES) {
     // Only a cell that bypassed the bootstrap could get here.
     fail(task, "internal", "row batches were sent without waiting for the host (backpressure violated)");

@@ -8,6 +8,8 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { PipelineFile } from "@/server/pipeline";
+import { TableWriter } from "@/server/runtime/outputs";
+import { toCopyBinary } from "@/server/runtime/sandbox/rows-copy";
 import { targets } from "../databases";
 import { openRuntime, type Runtime } from "./harness";
 
@@ -49,4 +51,26 @@ describe.each(targets.map((t) => t.name))("COPY streams on %s", (name) => {
       expect(await rt.wh.query(`select count(*)::int as n, sum(y)::float8 as total from ${table}`)).toEqual([{ n: ROWS, total: ((i + 1) * ROWS * (ROWS + 1)) / 2 }]);
     }
   }, 120_000);
+  it.skipIf(name !== "postgres")("a writer aborted while it switches formats leaves no COPY open (the table can be dropped)", async () => {
+    // A CSV batch (sent before the runner heard) opens a CSV COPY; a binary batch then ends it to
+    // open a binary one. The task fails meanwhile: abort() finds no COPY to stop, so the writer
+    // must not open one after it (it did: the new COPY held its lock and the cleanup's DROP waited forever).
+    const table = `public.switch_abort_${process.pid}`;
+    const writer = new TableWriter(rt.wh, table);
+    await writer.write(Array.from({ length: 300 }, (_, i) => ({ x: i, s: `a${i}` })));
+    const format = writer.copyFormat()!;
+    expect(format.format).toBe("binary");
+    await writer.writeCopy("csv", "1000,x\n", 1);
+    const switching = writer.writeCopy("binary", toCopyBinary([{ x: 2000, s: "y" }], format.columns)!, 1);
+    await Promise.resolve();
+    writer.abort();
+    await expect(switching).rejects.toThrow("TableWriter.writeCopy after abort");
+    await new Promise((r) => setTimeout(r, 200));
+    const copies = await rt.wh.query(`select pid from pg_stat_activity where query ilike 'copy ${table} %' and state <> 'idle'`);
+    expect(copies).toEqual([]);
+    await rt.wh.transaction(async (tx) => {
+      await tx.query(`set local lock_timeout = '2s'`);
+      await tx.query(`drop table ${table}`);
+    });
+  });
 });

@@ -76,6 +76,27 @@ describe("resource limits", () => {
     await expectHealthy(pool);
   });
 
+  it("an accessor on Array.prototype cannot make a batch of rows larger (or other) than the rows yielded", async () => {
+    // The first bootstrap gathered a batch's JSON in an array: a setter on Array.prototype[0]
+    // swallowed the parts and a getter put ~96 MB of JSON of its own choosing in their place.
+    const code = `export default function* () {
+      const big = '{"a":1},'.repeat(12_000_000) + '{"a":1}';
+      Object.defineProperty(Array.prototype, "0", { get() { return big; }, set(v) {}, configurable: true });
+      for (let i = 0; i < 3; i++) yield { a: i };
+    }`;
+    const batches: string[] = [];
+    const io: JsCellIO = {
+      readInput: async () => [],
+      writeRows: async () => {},
+      writeJson: async (json) => (batches.push(json), (JSON.parse(json) as unknown[]).length),
+      log: () => {},
+    };
+    const result = await pool.run({ code, inputNames: [], params: {}, logicalDate: "2026-03-01", runId: "r", limits: { ...TEST_LIMITS, memoryMb: 256 } }, io);
+    expect(result.rows).toBe(3);
+    expect(batches).toEqual(['[{"a":0},{"a":1},{"a":2}]']);
+    await expectHealthy(pool);
+  });
+
   it("a flood of logs is truncated and does not stop the cell", async () => {
     const out = await expectOk(pool, "export default () => { for (let i = 0; i < 200000; i++) console.log('line', i, 'x'.repeat(100)); return [{ done: true }] }", {
       limits: { maxLogBytes: 20_000 },
