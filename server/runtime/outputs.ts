@@ -248,9 +248,8 @@ const PGLITE_COPY_SIZE = 2 * 1024 * 1024;
 export class TableWriter {
   private columns: Column[] | null = null;
   private known: Set<string> | null = null;
-  /** Postgres: the COPY stream open now, and its format (a batch in the other format ends it and starts one). */
-  private copy: CopyStream<string | Uint8Array> | null = null;
-  private copyOpen: CopyFormat = "csv";
+  /** Postgres: the COPY stream open now, in its format (a batch in the other format ends it and starts one). */
+  private copy: { format: CopyFormat; stream: CopyStream<string | Uint8Array> } | null = null;
   /** Rows in the table when the COPY started (its line 1 is the row after them). */
   private copyFrom = 0;
   /** PGlite: encoded batches gathered and not loaded yet, their size, and the row (1-based) they start at. */
@@ -360,7 +359,7 @@ export class TableWriter {
       if (this.pendingSize >= PGLITE_COPY_SIZE) await this.loadPending();
       return rows;
     }
-    if (this.copy && this.copyOpen !== format) {
+    if (this.copy && this.copy.format !== format) {
       // A batch in the other format (binary tuples after CSV, or CSV for values binary cannot
       // carry): the open COPY ends, its rows in, and one in this format starts — unless the
       // writer was aborted meanwhile (abort() found no COPY to stop; none may open after it).
@@ -370,11 +369,11 @@ export class TableWriter {
     if (!this.copy) {
       this.copyFrom = this.rows;
       const names = this.columns.map((c) => c.name);
-      this.copy = (format === "binary" ? this.wh.copyBinaryStream!(this.table, names) : this.wh.copyCsvStream(this.table, names)) as CopyStream<string | Uint8Array>;
-      this.copyOpen = format;
+      const stream = format === "binary" ? this.wh.copyBinaryStream!(this.table, names) : this.wh.copyCsvStream(this.table, names);
+      this.copy = { format, stream: stream as CopyStream<string | Uint8Array> };
     }
     try {
-      await this.copy.write(data);
+      await this.copy.stream.write(data);
     } catch (error) {
       throw this.copyFailure(error);
     }
@@ -414,7 +413,7 @@ export class TableWriter {
     if (!copy) return;
     this.copy = null;
     try {
-      await copy.end();
+      await copy.stream.end();
     } catch (error) {
       throw this.copyFailure(error);
     }
@@ -430,7 +429,7 @@ export class TableWriter {
   /** Give up: a COPY in progress is stopped (nothing of it stays), so the table can be dropped. */
   abort(): void {
     this.aborted = true;
-    this.copy?.abort();
+    this.copy?.stream.abort();
     this.copy = null;
     this.pending = [];
     this.pendingSize = 0;

@@ -409,9 +409,8 @@ export const BOOTSTRAP_SOURCE = String.raw`
   /** Adds one row; returns a promise to await (backpressure) or undefined. */
   function push(row) {
     const values = checkRow(row, produced);
-    if (rowsInBatch === 0) binMode = binColumns !== null && !binOff;
     let binWait;
-    if (binMode) {
+    if (binaryNext()) {
       if (checkColumns) checkKeys(row, produced);
       const start = binAt;
       // A row past MAX_ROW_CHARS bytes goes as JSON, whose check refuses it if its JSON is that long too.
@@ -435,7 +434,7 @@ export const BOOTSTRAP_SOURCE = String.raw`
     let wait;
     if (rowsInBatch > 0 && chars + s.length > MAX_BATCH_CHARS) wait = flush();
     if (checkColumns) checkKeys(row, produced);
-    batchText = batchText === "" ? s : batchText + "," + s;
+    addPart(s);
     chars += s.length + 1;
     rowsInBatch++;
     produced++;
@@ -447,7 +446,7 @@ export const BOOTSTRAP_SOURCE = String.raw`
     const len = arr.length;
     let i = 0;
     while (i < len) {
-      if (binMode || (rowsInBatch === 0 && binColumns !== null && !binOff)) {
+      if (binaryNext()) {
         const w = push(arr[i++]);
         if (w !== undefined) await w;
         continue;
@@ -457,8 +456,7 @@ export const BOOTSTRAP_SOURCE = String.raw`
       const text = JSONstringify(arraySlice(arr, i, i + n));
       if (typeof text === "string" && chars + text.length <= MAX_BATCH_CHARS) {
         if (checkColumns) for (let j = 0; j < n; j++) checkKeys(arr[i + j], produced + j);
-        const part = strSlice(text, 1, text.length - 1);
-        batchText = batchText === "" ? part : batchText + "," + part;
+        addPart(strSlice(text, 1, text.length - 1));
         chars += text.length;
         rowsInBatch += n;
         produced += n;
@@ -469,6 +467,15 @@ export const BOOTSTRAP_SOURCE = String.raw`
         for (const end = i + n; i < end; i++) { const w = push(arr[i]); if (w !== undefined) await w; }
       }
     }
+  }
+  /** The JSON of one or more rows (without brackets) joins the batch. */
+  function addPart(part) {
+    batchText = batchText === "" ? part : batchText + "," + part;
+  }
+  /** Whether the next row goes into a binary batch: decided as a batch starts, kept for the batch. */
+  function binaryNext() {
+    if (rowsInBatch === 0) binMode = binColumns !== null && !binOff;
+    return binMode;
   }
   /** Sends the batch; returns the write before it (at most two batches are in flight). */
   function flush() {
@@ -561,6 +568,15 @@ export const BOOTSTRAP_SOURCE = String.raw`
   function put32(at, v) {
     bin[at] = v >>> 24; bin[at + 1] = v >>> 16; bin[at + 2] = v >>> 8; bin[at + 3] = v;
   }
+  /** A field of a fixed size (-1: NULL): its length and room for its bytes; returns where they go. */
+  function field(length) {
+    const size = length < 0 ? 0 : length;
+    room(4 + size);
+    put32(binAt, length);
+    const at = binAt + 4;
+    binAt = at + size;
+    return at;
+  }
   /** A text field (after prefix, if given: jsonb's version byte) in UTF-8; false on a lone surrogate. */
   function putText(s, prefix) {
     const len = s.length;
@@ -603,50 +619,34 @@ export const BOOTSTRAP_SOURCE = String.raw`
         if (i !== undefined) fields[i] = values[j];
       }
     }
-    room(2 + n * 12);
+    room(2);
     bin[binAt++] = n >>> 8;
     bin[binAt++] = n;
     for (let i = 0; i < n; i++) {
       const v = fields[i];
       const t = typeof v;
-      if (v === null || v === undefined || (t === "number" && v - v !== 0)) { room(4); put32(binAt, -1); binAt += 4; continue; }
-      switch (types[i]) {
-        case 1: { // bigint
-          if (t !== "number" || !NumberIsSafeInteger(v)) return false;
-          room(12);
-          put32(binAt, 8);
-          const hi = MathFloor(v / 4294967296);
-          put32(binAt + 4, hi);
-          put32(binAt + 8, v - hi * 4294967296);
-          binAt += 12;
-          break;
-        }
-        case 2: { // double precision; -0 as JSON writes it: 0
-          if (t !== "number") return false;
-          room(12);
-          put32(binAt, 8);
-          F64[0] = v === 0 ? 0 : v;
-          if (LITTLE_ENDIAN) for (let k = 0; k < 8; k++) bin[binAt + 4 + k] = F64_BYTES[7 - k];
-          else for (let k = 0; k < 8; k++) bin[binAt + 4 + k] = F64_BYTES[k];
-          binAt += 12;
-          break;
-        }
-        case 3: // boolean
-          if (t !== "boolean") return false;
-          room(5);
-          put32(binAt, 1);
-          bin[binAt + 4] = v ? 1 : 0;
-          binAt += 5;
-          break;
-        case 4: // text: strings as they are, numbers and booleans as JSON writes them
-          if (t === "string") { if (!putText(v, 0)) return false; }
-          else if (t === "number" || t === "boolean") putText(StringCtor(v), 0);
-          else return false;
-          break;
-        default: // jsonb: version 1, then the JSON text
-          if (t === "string") { if (!putText(JSONstringify(v), 1)) return false; }
-          else if (t === "number" || t === "boolean") putText(StringCtor(v), 1);
-          else return false;
+      if (v === null || v === undefined || (t === "number" && v - v !== 0)) { field(-1); continue; }
+      const type = types[i];
+      if (type === 1) { // bigint
+        if (t !== "number" || !NumberIsSafeInteger(v)) return false;
+        const at = field(8);
+        const hi = MathFloor(v / 4294967296);
+        put32(at, hi);
+        put32(at + 4, v - hi * 4294967296);
+      } else if (type === 2) { // double precision; -0 as JSON writes it: 0
+        if (t !== "number") return false;
+        const at = field(8);
+        F64[0] = v === 0 ? 0 : v;
+        if (LITTLE_ENDIAN) for (let k = 0; k < 8; k++) bin[at + k] = F64_BYTES[7 - k];
+        else for (let k = 0; k < 8; k++) bin[at + k] = F64_BYTES[k];
+      } else if (type === 3) { // boolean
+        if (t !== "boolean") return false;
+        bin[field(1)] = v ? 1 : 0;
+      } else { // text, or jsonb (version 1, then the JSON text): numbers and booleans as JSON writes them
+        const jsonb = type === 5;
+        if (t === "string") { if (!putText(jsonb ? JSONstringify(v) : v, jsonb ? 1 : 0)) return false; }
+        else if (t === "number" || t === "boolean") putText(StringCtor(v), jsonb ? 1 : 0);
+        else return false;
       }
     }
     return true;

@@ -14,7 +14,7 @@ import { existsSync } from "node:fs";
 import { createRequire } from "node:module";
 import path from "node:path";
 import { fileURLToPath, pathToFileURL } from "node:url";
-import { type BinaryRows, isInputColumns, MAX_BATCH_CHARS, MAX_BATCH_ROWS, type HostToRunner, type JsErrorKind, type RunnerToHost } from "./protocol";
+import { type BinaryRows, isBinaryBatch, MAX_BATCH_CHARS, MAX_BATCH_ROWS, type HostToRunner, type JsErrorKind, type RunnerToHost } from "./protocol";
 import type { Column, CopyFormat } from "./rows-copy";
 
 export type { BinaryRows, InputKind, JsErrorKind } from "./protocol";
@@ -295,12 +295,11 @@ class RunnerProcess {
     }
     if (task.settled) return;
     if (!Array.isArray(rows) && "tuples" in rows) {
-      const { tuples, columns } = rows;
-      if (!(tuples instanceof Uint8Array) || !isInputColumns(columns)) {
+      if (!isBinaryBatch(rows)) {
         this.ioFailed(task, new Error("readInput returned a malformed binary batch"));
         return;
       }
-      this.send({ type: "readResult", taskId: task.id, reqId, binary: { tuples, columns } });
+      this.send({ type: "readResult", taskId: task.id, reqId, binary: { tuples: rows.tuples, columns: rows.columns } });
       return;
     }
     const data = Array.isArray(rows) ? batchText(rows.slice(0, batchSize)) : rows.json;

@@ -27,9 +27,15 @@ export interface BinaryRows {
   rows: number;
 }
 
-/** Whether `columns` is a binary batch's list of [name, kind] (checked on both sides of the IPC channel). */
-export function isInputColumns(columns: unknown): columns is BinaryRows["columns"] {
-  return Array.isArray(columns) && columns.every((c) => Array.isArray(c) && c.length === 2 && typeof c[0] === "string" && INPUT_KINDS.has(c[1]));
+/** Whether `b` holds a binary batch's tuples and list of [name, kind] (checked on both sides of the IPC channel). */
+export function isBinaryBatch(b: unknown): b is Omit<BinaryRows, "rows"> {
+  if (typeof b !== "object" || b === null) return false;
+  const { tuples, columns } = b as { tuples?: unknown; columns?: unknown };
+  return (
+    tuples instanceof Uint8Array &&
+    Array.isArray(columns) &&
+    columns.every((c) => Array.isArray(c) && c.length === 2 && typeof c[0] === "string" && INPUT_KINDS.has(c[1]))
+  );
 }
 
 export interface WireLimits {

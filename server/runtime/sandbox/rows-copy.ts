@@ -219,18 +219,29 @@ export function toCopyBinary(rows: readonly Record<string, unknown>[], columns: 
 
 /**
  * Where each tuple of binary COPY data (tuples only, no header or trailer) ends, checking that
- * each has `columns` fields and that the data holds whole tuples. Reading, not decoding: the
- * runtime counts and slices input batches with it; the isolate decodes them.
+ * each has `columns` fields, each field a NULL (-1) or whole, and that the data holds whole
+ * tuples; `check`, if given, judges each non-NULL field (its index, where its bytes start, and
+ * their count). Reading, not decoding: the runtime counts and slices input batches with it, the
+ * runner checks the tuples a cell's isolate encoded (`countTuples`), and the isolate decodes.
  */
-export function tupleEnds(data: Uint8Array, columns: number): number[] {
+export function tupleEnds(data: Uint8Array, columns: number, check?: (field: number, at: number, size: number) => boolean): number[] {
   const view = new DataView(data.buffer, data.byteOffset, data.byteLength);
+  const length = data.length;
   const ends: number[] = [];
   let p = 0;
-  while (p < data.length) {
-    if (p + 2 > data.length || view.getInt16(p) !== columns) throw new Error(`binary COPY data: tuple ${ends.length + 1} does not have ${columns} fields`);
+  while (p < length) {
+    const tuple = ends.length + 1;
+    if (p + 2 > length || view.getInt16(p) !== columns) throw new Error(`binary COPY data: tuple ${tuple} does not have ${columns} fields`);
     p += 2;
-    for (let i = 0; i < columns && p <= data.length; i++) p = p + 4 > data.length ? Infinity : p + 4 + Math.max(0, view.getInt32(p));
-    if (p > data.length) throw new Error(`binary COPY data: tuple ${ends.length + 1} is cut short`);
+    for (let i = 0; i < columns; i++) {
+      if (p + 4 > length) throw new Error(`binary COPY data: tuple ${tuple} is cut short`);
+      const size = view.getInt32(p);
+      p += 4;
+      if (size === -1) continue;
+      if (size > length - p) throw new Error(`binary COPY data: tuple ${tuple} is cut short`);
+      if (size < 0 || (check && !check(i, p, size))) throw new Error(`binary COPY data: tuple ${tuple}, field ${i + 1} is malformed`);
+      p += size;
+    }
     ends.push(p);
   }
   return ends;
@@ -254,12 +265,12 @@ function plainJson(bytes: Uint8Array): boolean {
 }
 
 /**
- * How many tuples binary COPY data (tuples only) of these columns holds, checking each field:
- * the tuple's field count, whole fields, the fixed size of bigint, double and boolean fields,
- * and that a jsonb field is version 1 of a string, number or boolean written as JSON.stringify
- * writes it. For batches encoded where they cannot be trusted (in a cell's isolate): what passes
- * holds only values the cell could have yielded (the database checks text's UTF-8), and never
- * reads as more or fewer rows than it holds. Throws on anything else.
+ * How many tuples binary COPY data (tuples only) of these columns holds, checking each field
+ * (`tupleEnds`) and more: the fixed size of bigint, double and boolean fields, and that a jsonb
+ * field is version 1 of a string, number or boolean written as JSON.stringify writes it. For
+ * batches encoded where they cannot be trusted (in a cell's isolate): what passes holds only
+ * values the cell could have yielded (the database checks text's UTF-8), and never reads as
+ * more or fewer rows than it holds. Throws on anything else.
  */
 export function countTuples(data: Uint8Array, columns: readonly Column[]): number {
   const sizes = columns.map((c) => {
@@ -268,30 +279,7 @@ export function countTuples(data: Uint8Array, columns: readonly Column[]): numbe
     return size;
   });
   const jsonb = columns.map((c) => c.type === "jsonb");
-  const n = sizes.length;
-  const view = new DataView(data.buffer, data.byteOffset, data.byteLength);
-  const length = data.length;
-  let count = 0;
-  let p = 0;
-  while (p < length) {
-    count++;
-    if (p + 2 > length || view.getInt16(p) !== n) throw new Error(`binary COPY data: tuple ${count} does not have ${n} fields`);
-    p += 2;
-    for (let i = 0; i < n; i++) {
-      if (p + 4 > length) throw new Error(`binary COPY data: tuple ${count} is cut short`);
-      const size = view.getInt32(p);
-      p += 4;
-      if (size === -1) continue;
-      if (
-        size < 0 ||
-        size > length - p ||
-        (sizes[i]! >= 0 && size !== sizes[i]) ||
-        (jsonb[i] && (size < 2 || data[p] !== 1 || !plainJson(data.subarray(p + 1, p + size))))
-      ) {
-        throw new Error(`binary COPY data: tuple ${count}, field ${i + 1} is malformed`);
-      }
-      p += size;
-    }
-  }
-  return count;
+  const field = (i: number, at: number, size: number) =>
+    (sizes[i]! < 0 || size === sizes[i]) && (!jsonb[i] || (size >= 2 && data[at] === 1 && plainJson(data.subarray(at + 1, at + size))));
+  return tupleEnds(data, sizes.length, field).length;
 }

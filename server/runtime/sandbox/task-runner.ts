@@ -11,7 +11,7 @@
  */
 import ivm from "isolated-vm";
 import { BOOTSTRAP_FILENAME, BOOTSTRAP_SOURCE, MAX_ROW_CHARS } from "./bootstrap";
-import { type BinaryRows, isInputColumns, MAX_BATCH_CHARS, MAX_BATCH_ROWS, type HostToRunner, type InputKind, type JsErrorKind, type RunnerToHost } from "./protocol";
+import { isBinaryBatch, MAX_BATCH_CHARS, MAX_BATCH_ROWS, type HostToRunner, type InputKind, type JsErrorKind, type RunnerToHost } from "./protocol";
 import { type Column, type CopyFormat, CopyValueError, countTuples, toCopyBinary, toCsv } from "./rows-copy";
 import { CELL_FILENAME, prepareCellSource } from "./transform";
 
@@ -419,12 +419,6 @@ async function runTask(msg: RunMessage): Promise<void> {
   }
 }
 
-function binaryInput(b: unknown): b is Omit<BinaryRows, "rows"> {
-  if (typeof b !== "object" || b === null) return false;
-  const { tuples, columns } = b as { tuples?: unknown; columns?: unknown };
-  return tuples instanceof Uint8Array && isInputColumns(columns);
-}
-
 function onMessage(msg: HostToRunner): void {
   switch (msg.type) {
     case "run":
@@ -437,7 +431,7 @@ function onMessage(msg: HostToRunner): void {
       task.reads.delete(msg.reqId);
       if (msg.error !== undefined) p.reject(new Error(msg.error));
       else if (typeof msg.data === "string") p.resolve(msg.data);
-      else if (binaryInput(msg.binary)) {
+      else if (isBinaryBatch(msg.binary)) {
         const { tuples, columns } = msg.binary;
         // Copied into a buffer of exactly its own bytes: the IPC message's view shares its buffer
         // with whatever else arrived in the same read (other tasks' batches and code), and a copy
