@@ -477,8 +477,13 @@ export const BOOTSTRAP_SOURCE = String.raw`
     if (rowsInBatch === 0) binMode = binColumns !== null && !binOff;
     return binMode;
   }
-  /** Sends the batch; returns the write before it (at most two batches are in flight). */
-  function flush() {
+  /**
+   * Sends the batch; returns the write before it (at most two batches are in flight). The last
+   * batch of a task (final) is not answered: its write resolves once the runner sent it on, and
+   * the task ends while the host loads it (the host reports the task done only after its writes,
+   * or failed with the write's error).
+   */
+  function flush(final) {
     if (rowsInBatch === 0) return previousWrite;
     if (checkColumns && knownKeys === null) knownKeys = firstKeys;
     let payload;
@@ -490,7 +495,7 @@ export const BOOTSTRAP_SOURCE = String.raw`
       batchText = ""; chars = 0;
     }
     rowsInBatch = 0;
-    const write = refApply(hostWrite, undefined, [payload], APPLY_PROMISE);
+    const write = refApply(hostWrite, undefined, [payload, final === true], APPLY_PROMISE);
     promiseThen(write, onWriteAck, noop);
     const wait = previousWrite;
     previousWrite = write;
@@ -812,7 +817,7 @@ export const BOOTSTRAP_SOURCE = String.raw`
         result = await result;
       }
       await drain(result);
-      const last = flush();
+      const last = flush(true);
       if (last !== undefined) await last;
       if (previousWrite !== undefined) await previousWrite;
       return JSONstringify({ ok: true, rows: produced });

@@ -125,6 +125,8 @@ interface HostTask {
   writeChain: Promise<unknown>;
   /** The COPY format the runner was told to send (null: JSON). */
   copyAsked: CopyFormat | null;
+  /** When it was sent to the runner (performance.now()). */
+  started: number;
   settled: boolean;
   resolve(value: { rows: number; logBytes: number }): void;
   reject(error: Error): void;
@@ -254,17 +256,26 @@ class RunnerProcess {
         return;
       case "write": {
         const { reqId, data, copy } = msg as { reqId: number; data: unknown; copy?: unknown };
+        // The task's last batch is not answered: "done" follows it, and waits for it (writeChain).
+        const ack = msg.final === true ? undefined : reqId;
         task.writeChain = task.writeChain
-          .then(() => (copy === undefined ? this.handleWrite(task, reqId, data) : this.handleCopyWrite(task, reqId, data, copy)))
+          .then(() => (copy === undefined ? this.handleWrite(task, ack, data) : this.handleCopyWrite(task, ack, data, copy)))
           .catch((error: unknown) => this.ioFailed(task, error));
         return;
       }
       case "log":
         hostLog(task, msg.level, msg.message);
         return;
-      case "done":
+      case "done": {
+        // The cell ended; its last batch may still be loading (it is not answered: see the
+        // bootstrap's flush). The cell's time limit covers that load, as it covered every write
+        // the cell waited for.
+        const left = task.req.limits.timeoutMs - (performance.now() - task.started);
+        const timer = setTimeout(() => settle(task, new JsCellError("timeout", `JS cell timed out after ${task.req.limits.timeoutMs} ms`)), Math.max(0, left));
+        task.cleanup.push(() => clearTimeout(timer));
         void task.writeChain.then(() => settle(task, { rows: task.rows, logBytes: task.logBytes }));
         return;
+      }
       case "fail":
         settle(
           task,
@@ -310,7 +321,8 @@ class RunnerProcess {
     this.send({ type: "readResult", taskId: task.id, reqId, data });
   }
 
-  private async handleWrite(task: HostTask, reqId: number, data: unknown): Promise<void> {
+  /** A JSON batch; answered with an ack (which may ask for a COPY format) unless `reqId` is undefined (the last batch). */
+  private async handleWrite(task: HostTask, reqId: number | undefined, data: unknown): Promise<void> {
     if (task.settled) return;
     if (typeof data !== "string") {
       this.send({ type: "cancel", taskId: task.id });
@@ -333,6 +345,7 @@ class RunnerProcess {
         return;
       }
       task.rows += n;
+      if (reqId === undefined) return;
       const copy = task.copyAsked === null && task.io.writeCopy ? task.io.copyFormat?.() : null;
       if (copy) task.copyAsked = copy.format;
       this.send({ type: "writeAck", taskId: task.id, reqId, ...(copy ? { copy } : {}) });
@@ -356,11 +369,11 @@ class RunnerProcess {
       return;
     }
     task.rows += rows.length;
-    this.send({ type: "writeAck", taskId: task.id, reqId });
+    if (reqId !== undefined) this.send({ type: "writeAck", taskId: task.id, reqId });
   }
 
   /** A batch the runner encoded for COPY (only after this side asked for a format in an ack). */
-  private async handleCopyWrite(task: HostTask, reqId: number, data: unknown, copy: unknown): Promise<void> {
+  private async handleCopyWrite(task: HostTask, reqId: number | undefined, data: unknown, copy: unknown): Promise<void> {
     if (task.settled) return;
     const { format, rows } = copy !== null && typeof copy === "object" ? (copy as { format?: unknown; rows?: unknown }) : {};
     const fits =
@@ -378,7 +391,7 @@ class RunnerProcess {
       return;
     }
     task.rows += n;
-    this.send({ type: "writeAck", taskId: task.id, reqId });
+    if (reqId !== undefined) this.send({ type: "writeAck", taskId: task.id, reqId });
   }
 
   /** The runtime's own I/O failed: the run fails with that error and the cell is stopped. */
@@ -511,6 +524,7 @@ export class SandboxPool {
         inputNames: new Set(req.inputNames),
         writeChain: Promise.resolve(),
         copyAsked: null,
+        started: performance.now(),
         settled: false,
         resolve,
         reject,

@@ -82,7 +82,7 @@ export type RunnerToHost =
    * the ack that asked for a COPY format (CSV text; binary tuples without header and trailer).
    * A batch whose values the binary format cannot carry comes as CSV.
    */
-  | { type: "write"; taskId: number; reqId: number; data: string | Uint8Array; copy?: { format: CopyFormat; rows: number } }
+  | { type: "write"; taskId: number; reqId: number; data: string | Uint8Array; copy?: { format: CopyFormat; rows: number }; final?: true }
   | { type: "log"; taskId: number; level: "info" | "warn" | "error"; message: string }
   | { type: "done"; taskId: number; logBytes: number }
   | {

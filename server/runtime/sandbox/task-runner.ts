@@ -46,6 +46,8 @@ interface Task {
   copy?: { format: CopyFormat; columns: Column[] };
   /** A JSON batch went as CSV (values binary cannot carry): later JSON batches do too, so formats do not alternate. */
   csvOnly?: boolean;
+  /** The last batch was sent (unanswered): no write may follow it. */
+  finalSent?: boolean;
 }
 
 /** The largest JSON batch the bootstrap sends: a batch up to MAX_BATCH_CHARS, or one row up to MAX_ROW_CHARS, in brackets. */
@@ -120,8 +122,14 @@ function readCallback(task: Task, name: unknown, cursor: unknown, batchSize: unk
   });
 }
 
-function writeCallback(task: Task, data: unknown): Promise<string | undefined> {
+function writeCallback(task: Task, data: unknown, final: unknown): Promise<string | undefined> {
   if (task.finished) return Promise.reject(new Error("task is over"));
+  if (task.finalSent) {
+    // Only a cell that bypassed the bootstrap could get here.
+    fail(task, "internal", "a batch of rows came after the last one");
+    disposeIsolate(task);
+    return Promise.reject(new Error("write after the last batch"));
+  }
   const binary = data instanceof Uint8Array;
   if (typeof data !== "string" && !binary) return Promise.reject(new Error("internal: row batch is neither JSON text nor binary tuples"));
   if (typeof data === "string" && data.length > MAX_BATCH_TEXT) {
@@ -169,9 +177,18 @@ function writeCallback(task: Task, data: unknown): Promise<string | undefined> {
       msg = null; // sent as JSON: the host checks and loads it itself
     }
   }
+  const out: RunnerToHost = msg ?? { type: "write", taskId: task.id, reqId, data: data as string };
+  if (final === true) {
+    // The task's last batch: the host sends no answer, and reports the task done only once it is
+    // loaded (or fails it with the write's error). Resolved once sent, so the "done" after it
+    // goes out after it on the same channel.
+    task.finalSent = true;
+    send({ ...out, final: true } as RunnerToHost);
+    return Promise.resolve(undefined);
+  }
   return new Promise<string | undefined>((resolve, reject) => {
     task.writes.set(reqId, { resolve, reject });
-    send(msg ?? { type: "write", taskId: task.id, reqId, data: data as string });
+    send(out);
   });
 }
 
@@ -356,7 +373,7 @@ async function runTask(msg: RunMessage): Promise<void> {
     if (task.reason) throw new Error("isolate disposed");
     const hostRead = new ivm.Reference((name: unknown, cursor: unknown, size: unknown) => readCallback(task, name, cursor, size));
     const hostReadSync = new ivm.Reference((name: unknown, cursor: unknown, size: unknown) => readCallback(task, name, cursor, size));
-    const hostWrite = new ivm.Reference((data: unknown) => writeCallback(task, data));
+    const hostWrite = new ivm.Reference((data: unknown, final: unknown) => writeCallback(task, data, final));
     const hostLog = new ivm.Callback((level: unknown, message: unknown) => logCallback(task, level, message));
     refs.push(setup, hostRead, hostReadSync, hostWrite);
     const run = (await setup.apply(undefined, [hostRead, hostReadSync, hostWrite, hostLog], {

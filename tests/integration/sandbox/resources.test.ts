@@ -2,6 +2,7 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { JsCellError, SandboxPool, type JsCellIO } from "@/server/runtime/sandbox";
 import { MAX_ROW_CHARS } from "@/server/runtime/sandbox/bootstrap";
+import { MAX_BATCH_ROWS } from "@/server/runtime/sandbox/protocol";
 import { CANARY, expectFail, expectHealthy, expectOk, runCell, TEST_LIMITS, transcript } from "./helpers";
 
 let pool: SandboxPool;
@@ -164,6 +165,43 @@ describe("the runtime's own I/O", () => {
     await expect(hang).rejects.toMatchObject({ kind: "timeout" });
     const slowWrite = pool.run({ ...base, code: "export default () => [{ a: 1 }]" }, { readInput: async () => [], writeRows: () => new Promise(() => {}), log });
     await expect(slowWrite).rejects.toMatchObject({ kind: "timeout" });
+    await expectHealthy(pool);
+    expect(pool.pids).toEqual([pid]);
+  });
+
+  it("a task's last batch is loaded before the task is reported done, its rows counted, whether it loads, fails or hangs", async () => {
+    // The last batch is not answered (the cell ends while the host loads it): the host must still
+    // report the task only once that load is over — and with its outcome.
+    const base = { inputNames: [], params: {}, logicalDate: "2026-01-01", runId: "r", limits: { memoryMb: 64, timeoutMs: 1_000, maxLogBytes: 1000 } };
+    const log = () => {};
+    const loads: { rows: number; release: () => void }[] = [];
+    let settled = false;
+    const run = pool
+      .run(
+        { ...base, code: `export default async function* () { yield Array.from({ length: ${MAX_BATCH_ROWS * 1.5} }, (_, i) => ({ i })); yield { i: -1 } }` },
+        { readInput: async () => [], writeRows: (rows) => new Promise<void>((release) => loads.push({ rows: rows.length, release })), log },
+      )
+      .finally(() => (settled = true));
+    // Batches of MAX_BATCH_ROWS rows, in order, each after the one before was loaded.
+    await expect.poll(() => loads.length, { timeout: 5_000 }).toBe(1);
+    loads[0]!.release();
+    await expect.poll(() => loads.length, { timeout: 5_000 }).toBe(2);
+    await new Promise((r) => setTimeout(r, 200));
+    expect(settled).toBe(false); // the cell is over; its last batch is not loaded yet
+    loads[1]!.release();
+    await expect(run).resolves.toMatchObject({ rows: MAX_BATCH_ROWS * 1.5 + 1 });
+    expect(loads.map((l) => l.rows)).toEqual([MAX_BATCH_ROWS, MAX_BATCH_ROWS / 2 + 1]);
+    // A last batch that fails fails the task with the writer's error; one that never ends, at the cell's time limit.
+    const [pid] = pool.pids;
+    const diskFull = new Error("disk full");
+    const one = { ...base, code: "export default () => [{ a: 1 }]" };
+    await expect(pool.run(one, { readInput: async () => [], writeRows: async () => { throw diskFull; }, log })).rejects.toBe(diskFull);
+    const t0 = performance.now();
+    await expect(pool.run(one, { readInput: async () => [], writeRows: () => new Promise(() => {}), log })).rejects.toMatchObject({
+      kind: "timeout",
+      message: "JS cell timed out after 1000 ms",
+    });
+    expect(performance.now() - t0).toBeGreaterThan(900);
     await expectHealthy(pool);
     expect(pool.pids).toEqual([pid]);
   });
