@@ -127,6 +127,8 @@ interface HostTask {
   copyAsked: CopyFormat | null;
   /** When it was sent to the runner (performance.now()). */
   started: number;
+  /** The runner said "done": the cell is over, only its last batch may still be loading here. */
+  cellDone: boolean;
   settled: boolean;
   resolve(value: { rows: number; logBytes: number }): void;
   reject(error: Error): void;
@@ -229,6 +231,8 @@ class RunnerProcess {
     const how = signal ? `signal ${signal}` : `code ${code}`;
     const tail = this.stderrTail.trim();
     for (const task of [...this.tasks.values()]) {
+      // A task whose cell is over does not need the process: its last batch is loading here.
+      if (task.cellDone) continue;
       settle(
         task,
         new JsCellError("internal", `the JS sandbox process exited (${how}) while the cell ran${tail ? `: ${tail.split("\n").slice(-3).join(" | ")}` : ""}`, {
@@ -268,9 +272,11 @@ class RunnerProcess {
         return;
       case "done": {
         // The cell ended; its last batch may still be loading (it is not answered: see the
-        // bootstrap's flush). The cell's time limit covers that load, as it covered every write
-        // the cell waited for.
-        const left = task.req.limits.timeoutMs - (performance.now() - task.started);
+        // bootstrap's flush). What is left of the cell's time limit, by the runner's clock, covers
+        // that load, as it covered every write the cell waited for.
+        task.cellDone = true;
+        const used = Number.isFinite(msg.elapsedMs) && msg.elapsedMs >= 0 ? msg.elapsedMs : performance.now() - task.started;
+        const left = task.req.limits.timeoutMs - used;
         const timer = setTimeout(() => settle(task, new JsCellError("timeout", `JS cell timed out after ${task.req.limits.timeoutMs} ms`)), Math.max(0, left));
         task.cleanup.push(() => clearTimeout(timer));
         void task.writeChain.then(() => settle(task, { rows: task.rows, logBytes: task.logBytes }));
@@ -525,6 +531,7 @@ export class SandboxPool {
         writeChain: Promise.resolve(),
         copyAsked: null,
         started: performance.now(),
+        cellDone: false,
         settled: false,
         resolve,
         reject,
@@ -546,6 +553,13 @@ export class SandboxPool {
 
       if (signal) {
         const onAbort = () => {
+          if (task.cellDone) {
+            // Nothing runs in the sandbox any more (the runner forgot the task): only the last
+            // batch's load is left, here. Canceled now — without stopping the process, which
+            // would take its other tasks along.
+            settle(task, new JsCellError("canceled", "JS cell canceled"));
+            return;
+          }
           proc.send({ type: "cancel", taskId: id });
           const force = setTimeout(() => {
             settle(task, new JsCellError("canceled", "JS cell canceled (the sandbox process was restarted to stop it)"));

@@ -84,7 +84,8 @@ export type RunnerToHost =
    */
   | { type: "write"; taskId: number; reqId: number; data: string | Uint8Array; copy?: { format: CopyFormat; rows: number }; final?: true }
   | { type: "log"; taskId: number; level: "info" | "warn" | "error"; message: string }
-  | { type: "done"; taskId: number; logBytes: number }
+  /** The cell ended; `elapsedMs` of its time limit were used (its last batch may still be loading on the host). */
+  | { type: "done"; taskId: number; logBytes: number; elapsedMs: number }
   | {
       type: "fail";
       taskId: number;

@@ -172,7 +172,7 @@ describe("the runtime's own I/O", () => {
   it("a task's last batch is loaded before the task is reported done, its rows counted, whether it loads, fails or hangs", async () => {
     // The last batch is not answered (the cell ends while the host loads it): the host must still
     // report the task only once that load is over — and with its outcome.
-    const base = { inputNames: [], params: {}, logicalDate: "2026-01-01", runId: "r", limits: { memoryMb: 64, timeoutMs: 1_000, maxLogBytes: 1000 } };
+    const base = { inputNames: [], params: {}, logicalDate: "2026-01-01", runId: "r", limits: { memoryMb: 64, timeoutMs: 5_000, maxLogBytes: 1000 } };
     const log = () => {};
     const loads: { rows: number; release: () => void }[] = [];
     let settled = false;
@@ -182,7 +182,7 @@ describe("the runtime's own I/O", () => {
         { readInput: async () => [], writeRows: (rows) => new Promise<void>((release) => loads.push({ rows: rows.length, release })), log },
       )
       .finally(() => (settled = true));
-    // Batches of MAX_BATCH_ROWS rows, in order, each after the one before was loaded.
+    // Batches of MAX_BATCH_ROWS rows, in order; the second is handed over once the first was loaded.
     await expect.poll(() => loads.length, { timeout: 5_000 }).toBe(1);
     loads[0]!.release();
     await expect.poll(() => loads.length, { timeout: 5_000 }).toBe(2);
@@ -194,7 +194,7 @@ describe("the runtime's own I/O", () => {
     // A last batch that fails fails the task with the writer's error; one that never ends, at the cell's time limit.
     const [pid] = pool.pids;
     const diskFull = new Error("disk full");
-    const one = { ...base, code: "export default () => [{ a: 1 }]" };
+    const one = { ...base, code: "export default () => [{ a: 1 }]", limits: { ...base.limits, timeoutMs: 1_000 } };
     await expect(pool.run(one, { readInput: async () => [], writeRows: async () => { throw diskFull; }, log })).rejects.toBe(diskFull);
     const t0 = performance.now();
     await expect(pool.run(one, { readInput: async () => [], writeRows: () => new Promise(() => {}), log })).rejects.toMatchObject({
@@ -204,6 +204,35 @@ describe("the runtime's own I/O", () => {
     expect(performance.now() - t0).toBeGreaterThan(900);
     await expectHealthy(pool);
     expect(pool.pids).toEqual([pid]);
+  });
+
+  it("canceling a task while its last batch loads cancels it at once and leaves the process and its other tasks alone", async () => {
+    const base = { inputNames: [], params: {}, logicalDate: "2026-01-01", runId: "r", limits: { memoryMb: 64, timeoutMs: 20_000, maxLogBytes: 1000 } };
+    const log = () => {};
+    const [pid] = pool.pids;
+    let loading = false;
+    let release = () => {};
+    const abort = new AbortController();
+    const t0 = performance.now();
+    const canceled = pool.run(
+      { ...base, code: "export default () => [{ a: 1 }]" },
+      { readInput: async () => [], writeRows: () => new Promise<void>((r) => { loading = true; release = r; }), log },
+      abort.signal,
+    );
+    await expect.poll(() => loading, { timeout: 5_000 }).toBe(true);
+    // Another task on the same process, still running when the first is canceled.
+    const other = pool.run(
+      { ...base, code: "export default async () => { const t = Date.now(); while (Date.now() - t < 2500) {} return [{ b: 2 }] }" },
+      { readInput: async () => [], writeRows: async () => {}, log },
+    );
+    await new Promise((r) => setTimeout(r, 200));
+    abort.abort();
+    await expect(canceled).rejects.toMatchObject({ kind: "canceled" });
+    expect(performance.now() - t0).toBeLessThan(1_500); // not the 1.5 s wait before the process is killed
+    release();
+    await expect(other).resolves.toMatchObject({ rows: 1 });
+    expect(pool.pids).toEqual([pid]);
+    await expectHealthy(pool);
   });
 
   it("spreads tasks over several processes", async () => {
