@@ -319,6 +319,7 @@ export const BOOTSTRAP_SOURCE = String.raw`
   let rowsInBatch = 0;
   let chars = 0;
   let previousWrite = undefined;
+  let finalBatch = undefined; // the last batch, returned with the run's result
   const pathKeys = [];
   const stack = [];
 
@@ -479,9 +480,9 @@ export const BOOTSTRAP_SOURCE = String.raw`
   }
   /**
    * Sends the batch; returns the write before it (at most two batches are in flight). The last
-   * batch of a task (final) is not answered: its write resolves once the runner sent it on, and
-   * the task ends while the host loads it (the host reports the task done only after its writes,
-   * or failed with the write's error).
+   * batch of a task (final) is not sent from here: it leaves with the run's result (finalBatch),
+   * which saves a call to the runner and its answer; the runner hands it to the host unanswered,
+   * and the host reports the task done only once it is loaded (or failed with the load's error).
    */
   function flush(final) {
     if (rowsInBatch === 0) return previousWrite;
@@ -495,7 +496,11 @@ export const BOOTSTRAP_SOURCE = String.raw`
       batchText = ""; chars = 0;
     }
     rowsInBatch = 0;
-    const write = refApply(hostWrite, undefined, [payload, final === true], APPLY_PROMISE);
+    if (final === true) {
+      finalBatch = payload;
+      return previousWrite;
+    }
+    const write = refApply(hostWrite, undefined, [payload], APPLY_PROMISE);
     promiseThen(write, onWriteAck, noop);
     const wait = previousWrite;
     previousWrite = write;
@@ -820,7 +825,10 @@ export const BOOTSTRAP_SOURCE = String.raw`
       const last = flush(true);
       if (last !== undefined) await last;
       if (previousWrite !== undefined) await previousWrite;
-      return JSONstringify({ ok: true, rows: produced });
+      const outcome = JSONstringify({ ok: true, rows: produced });
+      // A null-prototype object: no 'then' a cell put on Object.prototype is looked up when the
+      // run's promise resolves with it.
+      return finalBatch === undefined ? outcome : bare({ outcome, batch: finalBatch });
     } catch (e) {
       return JSONstringify(describeError(e));
     }

@@ -124,7 +124,8 @@ function readCallback(task: Task, name: unknown, cursor: unknown, batchSize: unk
   });
 }
 
-function writeCallback(task: Task, data: unknown, final: unknown): Promise<string | undefined> {
+/** A batch from the isolate (`final`: the last one, which came with the run's result: sent unanswered). */
+function writeCallback(task: Task, data: unknown, final: boolean): Promise<string | undefined> {
   if (task.finished) return Promise.reject(new Error("task is over"));
   if (task.finalSent) {
     // Only a cell that bypassed the bootstrap could get here.
@@ -180,10 +181,9 @@ function writeCallback(task: Task, data: unknown, final: unknown): Promise<strin
     }
   }
   const out: RunnerToHost = msg ?? { type: "write", taskId: task.id, reqId, data: data as string };
-  if (final === true) {
+  if (final) {
     // The task's last batch: the host sends no answer, and reports the task done only once it is
-    // loaded (or fails it with the write's error). Resolved once sent, so the "done" after it
-    // goes out after it on the same channel.
+    // loaded (or fails it with the write's error); "done" goes out after it on the same channel.
     task.finalSent = true;
     send({ ...out, final: true } as RunnerToHost);
     return Promise.resolve(undefined);
@@ -389,7 +389,7 @@ async function runTask(msg: RunMessage): Promise<void> {
     if (task.reason) throw new Error("isolate disposed");
     const hostRead = new ivm.Reference((name: unknown, cursor: unknown, size: unknown) => readCallback(task, name, cursor, size));
     const hostReadSync = new ivm.Reference((name: unknown, cursor: unknown, size: unknown) => readCallback(task, name, cursor, size));
-    const hostWrite = new ivm.Reference((data: unknown, final: unknown) => writeCallback(task, data, final));
+    const hostWrite = new ivm.Reference((data: unknown) => writeCallback(task, data, false));
     const hostLog = new ivm.Callback((level: unknown, message: unknown) => logCallback(task, level, message));
     refs.push(setup, hostRead, hostReadSync, hostWrite);
     const run = (await setup.apply(undefined, [hostRead, hostReadSync, hostWrite, hostLog], {
@@ -415,13 +415,28 @@ async function runTask(msg: RunMessage): Promise<void> {
     const outcome: unknown = await run.apply(undefined, [config], { result: { promise: true, copy: true } });
     if (task.finished) return;
     if (task.reason) throw new Error("isolate disposed");
+    // The outcome's JSON text, with the last batch of rows when there was one.
+    let text: unknown = outcome;
+    let lastBatch: unknown;
+    if (outcome !== null && typeof outcome === "object") {
+      text = (outcome as { outcome?: unknown }).outcome;
+      lastBatch = (outcome as { batch?: unknown }).batch;
+    }
     let parsed: { ok?: unknown; kind?: unknown; message?: unknown; line?: unknown; column?: unknown; cellStack?: unknown };
     try {
-      parsed = typeof outcome === "string" ? JSON.parse(outcome) : {};
+      parsed = typeof text === "string" ? JSON.parse(text) : {};
     } catch {
       parsed = {};
     }
     if (parsed.ok === true) {
+      if (lastBatch !== undefined) {
+        try {
+          await writeCallback(task, lastBatch, true); // checked as every batch; a bad one fails the task
+        } catch {
+          fail(task, "invalid_result", "the cell produced a malformed batch of rows");
+          return;
+        }
+      }
       task.finished = true;
       // elapsedMs: the host times the last batch's load with what is left of the limit.
       send({ type: "done", taskId: task.id, logBytes: task.logBytes, elapsedMs: performance.now() - task.startedAt });

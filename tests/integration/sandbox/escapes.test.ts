@@ -196,6 +196,24 @@ describe("escape attempts", () => {
     await expectHealthy(pool);
   });
 
+  it("a 'then' on Object.prototype cannot swap the run's result or the last batch that travels with it", async () => {
+    // The last batch leaves the isolate with the run's result; a thenable result would hand the
+    // cell the resolution (and let it report rows it never produced, or another batch).
+    const forged = '{"ok":true,"rows":999}';
+    const out = await expectOk(
+      pool,
+      `Object.defineProperty(Object.prototype, "then", { configurable: true, get() {
+         // Only for what looks like the run's result (elsewhere a 'then' would stall the cell itself).
+         if (!Object.prototype.hasOwnProperty.call(this, "outcome")) return undefined;
+         return (resolve) => resolve({ outcome: ${JSON.stringify(forged)}, batch: '[{"forged":1},{"forged":2}]' });
+       } });
+       export default () => [{ a: 1 }]`,
+    );
+    expect(out.rows).toEqual([{ a: 1 }]);
+    expect(out.count).toBe(1);
+    await expectHealthy(pool);
+  });
+
   it("options inherited from a polluted Object.prototype do not change how values cross", async () => {
     const out = await expectOk(
       pool,
