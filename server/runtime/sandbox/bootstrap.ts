@@ -14,7 +14,9 @@
  * text, log lines, and a JSON result descriptor — or, once the host asked for
  * binary COPY, batches of rows as binary tuples. The runner and the host
  * re-parse and check all of it, so a cell that tampers with the builtins used
- * below only breaks its own task.
+ * below only breaks its own task — as long as nothing here that runs after the
+ * cell uses what the cell can replace (iterators, prototype lookups): what crosses
+ * to the runner must be what the bootstrap built.
  */
 import { MAX_BATCH_CHARS, MAX_BATCH_ROWS } from "./protocol";
 import { CELL_FILENAME, DEFAULT_SLOT } from "./transform";
@@ -71,7 +73,8 @@ export const BOOTSTRAP_SOURCE = String.raw`
   const CELL_POS = /${CELL_FILENAME.replace(".", "\\.")}:(\d+):(\d+)/;
   // Options for isolated-vm calls: null prototypes, so that nothing a cell adds to
   // Object.prototype (say, "reference" or "externalCopy") can change how values cross.
-  const bare = (o) => { const b = ObjectCreate(null); for (const k of ObjectKeys(o)) b[k] = o[k]; return freeze(b); };
+  // An indexed loop, not for…of: a cell can replace the array iterator, and this may run after it.
+  const bare = (o) => { const b = ObjectCreate(null); const keys = ObjectKeys(o); for (let i = 0; i < keys.length; i++) b[keys[i]] = o[keys[i]]; return freeze(b); };
   const APPLY_PROMISE = bare({ arguments: bare({ copy: true }), result: bare({ promise: true, copy: true }) });
   const APPLY_SYNC = bare({ arguments: bare({ copy: true }) });
 
@@ -826,9 +829,14 @@ export const BOOTSTRAP_SOURCE = String.raw`
       if (last !== undefined) await last;
       if (previousWrite !== undefined) await previousWrite;
       const outcome = JSONstringify({ ok: true, rows: produced });
-      // A null-prototype object: no 'then' a cell put on Object.prototype is looked up when the
-      // run's promise resolves with it.
-      return finalBatch === undefined ? outcome : bare({ outcome, batch: finalBatch });
+      if (finalBatch === undefined) return outcome;
+      // The run's promise resolves with this object: a 'then' on it would hand the resolution to
+      // the cell. Null prototype (nothing from Object.prototype), its two properties set one by
+      // one (no iteration a cell could have replaced), frozen.
+      const answer = ObjectCreate(null);
+      answer.outcome = outcome;
+      answer.batch = finalBatch;
+      return freeze(answer);
     } catch (e) {
       return JSONstringify(describeError(e));
     }

@@ -48,8 +48,6 @@ interface Task {
   copy?: { format: CopyFormat; columns: Column[] };
   /** A JSON batch went as CSV (values binary cannot carry): later JSON batches do too, so formats do not alternate. */
   csvOnly?: boolean;
-  /** The last batch was sent (unanswered): no write may follow it. */
-  finalSent?: boolean;
 }
 
 /** The largest JSON batch the bootstrap sends: a batch up to MAX_BATCH_CHARS, or one row up to MAX_ROW_CHARS, in brackets. */
@@ -127,12 +125,6 @@ function readCallback(task: Task, name: unknown, cursor: unknown, batchSize: unk
 /** A batch from the isolate (`final`: the last one, which came with the run's result: sent unanswered). */
 function writeCallback(task: Task, data: unknown, final: boolean): Promise<string | undefined> {
   if (task.finished) return Promise.reject(new Error("task is over"));
-  if (task.finalSent) {
-    // Only a cell that bypassed the bootstrap could get here.
-    fail(task, "internal", "a batch of rows came after the last one");
-    disposeIsolate(task);
-    return Promise.reject(new Error("write after the last batch"));
-  }
   const binary = data instanceof Uint8Array;
   if (typeof data !== "string" && !binary) return Promise.reject(new Error("internal: row batch is neither JSON text nor binary tuples"));
   if (typeof data === "string" && data.length > MAX_BATCH_TEXT) {
@@ -184,7 +176,6 @@ function writeCallback(task: Task, data: unknown, final: boolean): Promise<strin
   if (final) {
     // The task's last batch: the host sends no answer, and reports the task done only once it is
     // loaded (or fails it with the write's error); "done" goes out after it on the same channel.
-    task.finalSent = true;
     send({ ...out, final: true } as RunnerToHost);
     return Promise.resolve(undefined);
   }

@@ -196,21 +196,51 @@ describe("escape attempts", () => {
     await expectHealthy(pool);
   });
 
-  it("a 'then' on Object.prototype cannot swap the run's result or the last batch that travels with it", async () => {
+  it("a 'then' on Object.prototype, with or without a replaced array iterator, cannot swap the run's result or the last batch that travels with it", async () => {
     // The last batch leaves the isolate with the run's result; a thenable result would hand the
-    // cell the resolution (and let it report rows it never produced, or another batch).
-    const forged = '{"ok":true,"rows":999}';
-    const out = await expectOk(
-      pool,
-      `Object.defineProperty(Object.prototype, "then", { configurable: true, get() {
-         // Only for what looks like the run's result (elsewhere a 'then' would stall the cell itself).
-         if (!Object.prototype.hasOwnProperty.call(this, "outcome")) return undefined;
-         return (resolve) => resolve({ outcome: ${JSON.stringify(forged)}, batch: '[{"forged":1},{"forged":2}]' });
-       } });
-       export default () => [{ a: 1 }]`,
-    );
-    expect(out.rows).toEqual([{ a: 1 }]);
-    expect(out.count).toBe(1);
+    // cell the resolution: rows it never produced, or a typed array over a shrunk resizable
+    // buffer, whose copy out of the isolate kills the task runner (SIGTRAP) with every task in it.
+    const forgeThen = (resolveWith: string) =>
+      `{ let used = false;
+         Object.defineProperty(Object.prototype, "then", { configurable: true, get() {
+           // Once, and only for what looks like the run's result (elsewhere a 'then' would stall the cell itself).
+           if (used || !Object.prototype.hasOwnProperty.call(this, "outcome")) return undefined;
+           used = true;
+           return (resolve) => resolve(${resolveWith});
+         } }); }`;
+    // Iterating ["outcome", "batch"] also yields "then", so a for…of copying keys would copy the getter's function.
+    const hijackIterator = `{
+      const proto = Object.getPrototypeOf([][Symbol.iterator]());
+      const next = proto.next;
+      const last = new WeakMap();
+      proto.next = function () {
+        const step = next.call(this);
+        if (step.done && last.get(this) === "batch") { last.set(this, "then"); return { value: "then", done: false }; }
+        if (!step.done) last.set(this, step.value);
+        return step;
+      };
+    }`;
+    const forgedRows = `{ outcome: '{"ok":true,"rows":999}', batch: '[{"forged":1},{"forged":2}]' }`;
+    const crash = `(() => { const rab = new ArrayBuffer(16, { maxByteLength: 64 }); const v = new Uint8Array(rab, 8, 8); rab.resize(4); return { outcome: '{"ok":true,"rows":1}', batch: v }; })()`;
+    const cells = [
+      `${forgeThen(forgedRows)}\nexport default () => [{ a: 1 }]`,
+      `${hijackIterator}\n${forgeThen(forgedRows)}\nexport default () => [{ a: 1 }]`,
+      `${hijackIterator}\n${forgeThen(crash)}\nexport default () => [{ a: 1 }]`,
+    ];
+    await expectHealthy(pool);
+    const [pid] = pool.pids;
+    // A task alongside, running while the hostile ones end.
+    const alongside = runCell(pool, "export default async () => { const t = Date.now(); while (Date.now() - t < 300) {} return [{ ok: 1 }] }");
+    for (const code of cells) {
+      const out = await runCell(pool, code);
+      if (!out.ok) throw out.error;
+      expect(out.rows).toEqual([{ a: 1 }]);
+      expect(out.count).toBe(1);
+    }
+    const other = await alongside;
+    if (!other.ok) throw other.error;
+    expect(other.rows).toEqual([{ ok: 1 }]);
+    expect(pool.pids).toEqual([pid]);
     await expectHealthy(pool);
   });
 
