@@ -49,7 +49,9 @@ export function outputsDropped(run: Pick<RunRow, "id" | "outputsDroppedAt">): Ou
  * `limit` runs per call; the worker calls it periodically). Each run is marked first, in a
  * statement that only marks a run still finished — reopening (retry, rerun) locks the run's
  * row and refuses a marked one, so the two never cross — and its schema dropped after.
- * Returns the runs whose outputs were dropped.
+ * Returns the runs whose outputs were dropped. A schema left behind by a sweep that stopped
+ * between the mark and the drop (its process killed, the warehouse gone) is dropped by a
+ * later sweep: `dropLeftovers`.
  */
 export async function pruneRunOutputs(db: Db, wh: Warehouse, keep: number, limit = 50): Promise<string[]> {
   // Runs are dropped oldest first, so the newest `keep` finished runs are among those not yet
@@ -79,5 +81,23 @@ export async function pruneRunOutputs(db: Db, wh: Warehouse, keep: number, limit
     }
     dropped.push(run.id);
   }
+  await dropLeftovers(db, wh, limit);
   return dropped;
+}
+
+/**
+ * Schemas in the warehouse of runs already marked as dropped: the mark committed, the drop
+ * never happened (or failed and the unmark failed too). Dropped now, at most `limit` a call.
+ */
+async function dropLeftovers(db: Db, wh: Warehouse, limit: number): Promise<void> {
+  const schemas = await wh.query<{ name: string }>(`select nspname as name from pg_namespace where nspname like 'run\_%' order by oid`);
+  if (schemas.length === 0) return;
+  const names = schemas.map((r) => r.name);
+  const leftovers = await rowsOf<{ schemaName: string }>(
+    db,
+    sql`select schema_name as "schemaName" from runs
+         where schema_name in (select jsonb_array_elements_text(${JSON.stringify(names)}::text::jsonb)) and outputs_dropped_at is not null and not draft
+         limit ${limit}`,
+  );
+  for (const { schemaName } of leftovers) await wh.query(`drop schema if exists ${ident(schemaName)} cascade`);
 }

@@ -1,4 +1,5 @@
 /** Retention of run outputs: the newest finished runs of a pipeline keep their schemas, older ones are dropped and marked. */
+import { sql } from "drizzle-orm";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { PipelineFile } from "@/server/pipeline";
 import { publishRunOutputs } from "@/server/runtime/executor";
@@ -67,6 +68,20 @@ for (const target of targets) {
 
       // Nothing left to do: a second sweep drops nothing.
       expect(await pruneRunOutputs(rt.app.db, rt.wh, 2)).toEqual([]);
+    });
+
+    it("drops a schema left behind by a sweep that marked its run and stopped before the drop", async () => {
+      const run = await rt.start(doc, { logicalDate: day(20) });
+      expect((await rt.wait(run.id)).run.state).toBe("success");
+      const kept = await rt.start(doc, { logicalDate: day(21) });
+      await rt.wait(kept.id);
+      // What a sweep killed between its mark and its drop leaves: the mark, and the schema.
+      await rt.app.db.execute(sql`update runs set outputs_dropped_at = now() where id = ${run.id}`);
+      expect(await schemaExists(rt, run.schemaName)).toBe(true);
+      expect(await pruneRunOutputs(rt.app.db, rt.wh, 100)).toEqual([]); // nothing new to drop…
+      expect(await schemaExists(rt, run.schemaName)).toBe(false); // …but the leftover is gone
+      expect(await schemaExists(rt, kept.schemaName)).toBe(true);
+      expect(await rt.wh.query(`select x from "${kept.schemaName}".a`)).toEqual([{ x: 10 }]);
     });
 
     it("never touches a run that is not finished", async () => {
