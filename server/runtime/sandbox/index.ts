@@ -546,6 +546,11 @@ export class SandboxPool {
 
       // Last resort: the child stopped answering (its own timer disposes the isolate at timeoutMs).
       const deadline = setTimeout(() => {
+        if (task.cellDone) {
+          // The child answered (the cell is over); only the last batch's load is still going, here.
+          settle(task, new JsCellError("timeout", `JS cell timed out after ${limits.timeoutMs} ms`));
+          return;
+        }
         settle(task, new JsCellError("timeout", `JS cell timed out after ${limits.timeoutMs} ms (the sandbox process stopped answering and was restarted)`));
         proc.kill();
       }, limits.timeoutMs + DEADLINE_GRACE_MS);
