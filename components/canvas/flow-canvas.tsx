@@ -21,6 +21,7 @@ import type { NodeKind } from "@/server/pipeline";
 import { onlyMoved, useEditor, type XY } from "@/components/editor/store";
 import { useProblems } from "@/components/editor/problems";
 import { Palette, PALETTE_MIME } from "@/components/editor/palette";
+import { preloadCodeEditor } from "@/components/editor/code-cell";
 import { ProposalLegend } from "@/components/assistant/proposal-legend";
 import { NODE_HEIGHT, NODE_WIDTH, createFlowDeriver, problemCounts, toFlowEdges, toProposalFlow, type CanvasNode } from "./adapter";
 import { kindStyle } from "./node-kinds";
@@ -298,6 +299,7 @@ function Canvas({ focus, reservedWidth }: FlowCanvasProps) {
         onEdgesChange={onEdgesChange}
         onConnect={onConnect}
         onPaneClick={() => select([])}
+        onNodeMouseEnter={preloadCodeEditor}
         deleteKeyCode={null}
         selectionKeyCode="Shift"
         multiSelectionKeyCode={MULTI_SELECT_KEYS}
