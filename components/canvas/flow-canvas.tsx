@@ -124,6 +124,23 @@ function minimapColor(node: CanvasNode): string {
  * node (React Flow's culling does not apply to it), so it waits until the
  * canvas has drawn and answered its first input.
  */
+/** Below this height (the node drawer open on a laptop screen) the minimap would cover a third of the canvas: it is left out. */
+const MINIMAP_MIN_PANE_HEIGHT = 440;
+
+/** The element's height, followed as it changes (Infinity until measured). */
+function useHeight(ref: React.RefObject<HTMLElement | null>): number {
+  const [height, setHeight] = useState(Infinity);
+  useLayoutEffect(() => {
+    const el = ref.current;
+    if (!el || typeof ResizeObserver === "undefined") return;
+    setHeight(el.getBoundingClientRect().height);
+    const observer = new ResizeObserver((entries) => setHeight(entries[0]?.contentRect.height ?? Infinity));
+    observer.observe(el);
+    return () => observer.disconnect();
+  }, [ref]);
+  return height;
+}
+
 function useAfterIdle(delayMs: number): boolean {
   const [idle, setIdle] = useState(false);
   useEffect(() => {
@@ -275,7 +292,8 @@ function Canvas({ focus, reservedWidth }: FlowCanvasProps) {
     return () => window.clearTimeout(timer);
   }, [proposal, fitView]);
 
-  const showMinimap = useAfterIdle(doc.nodes.length > BIG_GRAPH ? 1500 : 0);
+  const paneHeight = useHeight(paneRef);
+  const showMinimap = useAfterIdle(doc.nodes.length > BIG_GRAPH ? 1500 : 0) && paneHeight >= MINIMAP_MIN_PANE_HEIGHT;
   const autoLayout = useEditor((s) => s.autoLayout);
   const layoutAndFit = () => {
     autoLayout();
