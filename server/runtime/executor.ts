@@ -113,14 +113,20 @@ export async function executeTask(deps: ExecutorDeps, task: ClaimedTask, cancel:
     signal,
     log: (level, message) => deps.log(task, level, message),
   };
+  const running = NODE_RUNNERS[pn.node.kind](ctx);
   try {
     const outcome = await Promise.race([
-      NODE_RUNNERS[pn.node.kind](ctx),
+      running,
       new Promise<never>((_, reject) => signal.addEventListener("abort", () => reject(signal.reason), { once: true })),
     ]);
     return outcome;
   } catch (error) {
-    await deps.wh.query(`drop table if exists ${qualified(schema, ctx.outputTable)}`).catch(() => {});
+    const drop = () => deps.wh.query(`drop table if exists ${qualified(schema, ctx.outputTable)}`).catch(() => {});
+    await drop();
+    // Stopped by its timeout or a cancel, the kind's runner may still be writing (a batch of rows
+    // loading) and create the table after that drop: drop it again once the runner is over. The
+    // table is this attempt's own; nothing reads it.
+    if (signal.aborted) void running.then(drop, drop);
     if (signal.aborted && signal.reason instanceof TaskFailure) throw signal.reason;
     throw error;
   } finally {

@@ -10,6 +10,7 @@ import { taskLogs } from "@/db/schema";
 import { CanceledFailure, failureOf, LeaseLostError, TaskFailure } from "./errors";
 import { executeTask, type ExecutorDeps } from "./executor";
 import { claimTasks, completeTask, failTask, heartbeatTasks, reapLapsedLeases, type ClaimedTask } from "./run-store";
+import { outputTableName, qualified } from "./outputs";
 import { keepRunsSetting, pruneRunOutputs } from "./retention";
 import { withDbRetry } from "./sql";
 
@@ -247,6 +248,9 @@ export class Worker {
       report({ state: "success", rows: outcome.rows });
     } catch (error) {
       if (error instanceof LeaseLostError || entry.lost) {
+        // This attempt's output table (if it made one) will never be read: another attempt, or
+        // none (the run was canceled meanwhile), owns the node now.
+        await this.deps.wh.query(`drop table if exists ${qualified(task.run.schemaName, outputTableName(task.id))}`).catch(() => {});
         report({ state: "lost", error: "lease lost: the result was dropped" });
         return;
       }

@@ -101,11 +101,15 @@ export const runJs: NodeRunner = async (ctx) => {
   const startedAt = performance.now();
   const stats: JsTaskStats = { rowsRead: 0, rowsWritten: 0, startMs: -1, readWaitMs: 0, writeMs: 0, writes: 0, totalMs: 0 };
   const memoryMb = Number(process.env.TRIBUTARY_JS_MEMORY_MB) || DEFAULT_JS_LIMITS.memoryMb;
+  /** The write in progress (the sandbox hands batches over one at a time, each after the one before). */
+  let writing: Promise<unknown> = Promise.resolve();
   /** A write of a batch, counted in the stats (rows, time, writes). */
   const timedWrite = async (write: () => Promise<number>): Promise<number> => {
     const t0 = performance.now();
     try {
-      const n = await write();
+      const pending = write();
+      writing = pending.catch(() => {});
+      const n = await pending;
       stats.rowsWritten += n;
       return n;
     } finally {
@@ -151,7 +155,11 @@ export const runJs: NodeRunner = async (ctx) => {
             reader.busy = false;
           }
         },
-        writeRows: (rows) => writer.write(rows),
+        writeRows: (rows) => {
+          const pending = writer.write(rows);
+          writing = pending.catch(() => {});
+          return pending;
+        },
         writeJson: (json) => timedWrite(() => writer.writeJson(json)),
         copyFormat: () => writer.copyFormat(),
         writeCopy: (format, data, rows) => timedWrite(() => writer.writeCopy(format, data, rows)),
@@ -161,6 +169,9 @@ export const runJs: NodeRunner = async (ctx) => {
     );
   } catch (error) {
     writer.abort();
+    // A batch may still be loading (the task was stopped, or failed, while the host wrote its
+    // rows): this ends only after it, so the table the executor drops next is not created after.
+    await writing;
     if (error instanceof TaskFailure) throw error;
     if (ctx.signal.aborted && ctx.signal.reason instanceof TaskFailure) throw ctx.signal.reason;
     if (error instanceof JsCellError) {

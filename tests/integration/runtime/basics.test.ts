@@ -2,7 +2,7 @@ import fs from "node:fs";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { PipelineFile } from "@/server/pipeline";
-import { cancelRun } from "@/server/runtime/run-store";
+import { allAttempts, cancelRun } from "@/server/runtime/run-store";
 import { targets } from "../databases";
 import { openRuntime, type Runtime } from "./harness";
 
@@ -26,6 +26,49 @@ describe.each(targets.map((t) => t.name))("runtime basics on %s", (name) => {
     if (name === "postgres") expect(error?.message).toContain("pg_stat_activity (not idle):");
     await cancelRun(rt.app.db, run.id);
     expect((await rt.wait(run.id)).run.state).toBe("canceled");
+  });
+
+  it.each([true, false])("a JS task stopped while its rows are being written leaves no table behind once that write ends (stopped before the write goes on: %s)", async (stopFirst) => {
+    // The write of the node's rows is held at its CREATE TABLE until the run is canceled; then it
+    // goes on: either after the worker stopped the task (the executor dropped a table it did not
+    // have yet) or before (the task ends, and its completion is refused: the run was canceled).
+    let release: () => void = () => {};
+    const gate = new Promise<void>((resolve) => (release = resolve));
+    let held = "";
+    const query = rt.wh.query;
+    rt.wh.query = (async (text: string, params?: unknown[]) => {
+      const create = /^create table ("run_[0-9a-f]+"\."t_[0-9a-f]+") as select/.exec(text);
+      if (create && !held) {
+        held = create[1]!;
+        await gate;
+      }
+      return query.call(rt.wh, text, params);
+    }) as typeof rt.wh.query;
+    try {
+      const run = await rt.start(pipeline([{ id: "j", kind: "js", name: "held", config: { code: "export default () => [{ a: 1 }]" } }], [], { name: `held_${stopFirst}` }));
+      await expect.poll(() => held, { timeout: 20_000 }).not.toBe("");
+      const reported = new Promise<string>((resolve) => {
+        const off = rt.worker.onTask((r) => {
+          if (r.task.runId !== run.id) return;
+          off();
+          resolve(r.state);
+        });
+      });
+      await cancelRun(rt.app.db, run.id);
+      expect((await allAttempts(rt.app.db, run.id)).map((t) => t.state)).toEqual(["canceled"]);
+      if (stopFirst) expect(await reported).toBe("canceled"); // the worker heard of the cancel and stopped the task
+      release();
+      // It finished writing, and its result was refused ("lost") — or, rarely, a heartbeat told it of
+      // the cancel in the few milliseconds before: either way no table may stay.
+      if (!stopFirst) expect(["lost", "canceled"]).toContain(await reported);
+      const exists = async () => ((await query.call(rt.wh, `select to_regclass($1)::text as t`, [held])) as { t: string | null }[])[0]?.t ?? null;
+      await expect.poll(exists, { timeout: 20_000 }).toBeNull();
+      await new Promise((r) => setTimeout(r, 300)); // and it stays gone
+      expect(await exists()).toBeNull();
+    } finally {
+      release();
+      rt.wh.query = query;
+    }
   });
 
   it("runs csv → sql → js → check and passes tables between nodes", async () => {
