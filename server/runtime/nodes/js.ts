@@ -103,13 +103,15 @@ export const runJs: NodeRunner = async (ctx) => {
   const memoryMb = Number(process.env.TRIBUTARY_JS_MEMORY_MB) || DEFAULT_JS_LIMITS.memoryMb;
   /** The write in progress (the sandbox hands batches over one at a time, each after the one before). */
   let writing: Promise<unknown> = Promise.resolve();
+  const track = <T,>(pending: Promise<T>): Promise<T> => {
+    writing = pending.catch(() => {});
+    return pending;
+  };
   /** A write of a batch, counted in the stats (rows, time, writes). */
   const timedWrite = async (write: () => Promise<number>): Promise<number> => {
     const t0 = performance.now();
     try {
-      const pending = write();
-      writing = pending.catch(() => {});
-      const n = await pending;
+      const n = await track(write());
       stats.rowsWritten += n;
       return n;
     } finally {
@@ -155,11 +157,7 @@ export const runJs: NodeRunner = async (ctx) => {
             reader.busy = false;
           }
         },
-        writeRows: (rows) => {
-          const pending = writer.write(rows);
-          writing = pending.catch(() => {});
-          return pending;
-        },
+        writeRows: (rows) => track(writer.write(rows)),
         writeJson: (json) => timedWrite(() => writer.writeJson(json)),
         copyFormat: () => writer.copyFormat(),
         writeCopy: (format, data, rows) => timedWrite(() => writer.writeCopy(format, data, rows)),

@@ -825,8 +825,7 @@ export const BOOTSTRAP_SOURCE = String.raw`
         result = await result;
       }
       await drain(result);
-      const last = flush(true);
-      if (last !== undefined) await last;
+      flush(true); // the last batch stays here (finalBatch); the write before it is previousWrite
       if (previousWrite !== undefined) await previousWrite;
       const outcome = JSONstringify({ ok: true, rows: produced });
       if (finalBatch === undefined) return outcome;

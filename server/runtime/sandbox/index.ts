@@ -125,8 +125,6 @@ interface HostTask {
   writeChain: Promise<unknown>;
   /** The COPY format the runner was told to send (null: JSON). */
   copyAsked: CopyFormat | null;
-  /** When it was sent to the runner (performance.now()). */
-  started: number;
   /** The runner said "done": the cell is over, only its last batch may still be loading here. */
   cellDone: boolean;
   settled: boolean;
@@ -275,8 +273,7 @@ class RunnerProcess {
         // bootstrap's flush). What is left of the cell's time limit, by the runner's clock, covers
         // that load, as it covered every write the cell waited for.
         task.cellDone = true;
-        const used = Number.isFinite(msg.elapsedMs) && msg.elapsedMs >= 0 ? msg.elapsedMs : performance.now() - task.started;
-        const left = task.req.limits.timeoutMs - used;
+        const left = task.req.limits.timeoutMs - msg.elapsedMs;
         const timer = setTimeout(() => settle(task, new JsCellError("timeout", `JS cell timed out after ${task.req.limits.timeoutMs} ms`)), Math.max(0, left));
         task.cleanup.push(() => clearTimeout(timer));
         void task.writeChain.then(() => settle(task, { rows: task.rows, logBytes: task.logBytes }));
@@ -530,7 +527,6 @@ export class SandboxPool {
         inputNames: new Set(req.inputNames),
         writeChain: Promise.resolve(),
         copyAsked: null,
-        started: performance.now(),
         cellDone: false,
         settled: false,
         resolve,

@@ -91,12 +91,16 @@ export function toCsv(rows: readonly Record<string, unknown>[], columns: readonl
 
 // ------------------------------------------------------------------ binary COPY
 
-/** Column types the binary encoder writes (what inferColumns gives JS rows, and declared text/bigint/double/boolean/json). */
-const BINARY_TYPES = new Set(["bigint", "double precision", "text", "boolean", "jsonb"]);
+/**
+ * Column types the binary encoder writes (what inferColumns gives JS rows, and declared
+ * text/bigint/double/boolean/json), each with the bytes its field has (-1: any; jsonb: at least
+ * its version byte): `countTuples` checks fixed sizes with it.
+ */
+const FIELD_SIZES = new Map<string, number>([["bigint", 8], ["double precision", 8], ["boolean", 1], ["text", -1], ["jsonb", -1]]);
 
 /** Whether rows of these columns can be written in the binary format. */
 export function binaryCopyable(columns: readonly Column[]): boolean {
-  return columns.length > 0 && columns.every((c) => BINARY_TYPES.has(c.type));
+  return columns.length > 0 && columns.every((c) => FIELD_SIZES.has(c.type));
 }
 
 const TWO_32 = 4294967296;
@@ -247,9 +251,6 @@ export function tupleEnds(data: Uint8Array, columns: number, check?: (field: num
   return ends;
 }
 
-/** Bytes a field of each binary-encoded column type has (-1: any; jsonb: at least its version byte). */
-const FIELD_SIZES: Record<string, number> = { bigint: 8, "double precision": 8, boolean: 1, text: -1, jsonb: -1 };
-
 const strictUtf8 = new TextDecoder("utf-8", { fatal: true });
 
 /** Whether a jsonb field's bytes (after its version byte) are JSON of one value as JSON.stringify writes a string, number or boolean. */
@@ -274,7 +275,7 @@ function plainJson(bytes: Uint8Array): boolean {
  */
 export function countTuples(data: Uint8Array, columns: readonly Column[]): number {
   const sizes = columns.map((c) => {
-    const size = FIELD_SIZES[c.type];
+    const size = FIELD_SIZES.get(c.type);
     if (size === undefined) throw new Error(`binary COPY data: no binary encoding for type ${c.type}`);
     return size;
   });
