@@ -5,6 +5,7 @@
  * SQL cell's boundary and params.
  */
 import { sql } from "drizzle-orm";
+import { getPipeline, savePipeline } from "@/db/pipeline-store";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { ValidationError, type PipelineFile, type PipelineNode } from "@/server/pipeline";
 import { LeaseLostError, TaskFailure } from "@/server/runtime/errors";
@@ -54,7 +55,7 @@ describe.each(targets.map((t) => t.name))("runtime semantics on %s", (name) => {
     await rt.wh.query(`do $$ begin
         if not exists (select 1 from pg_roles where rolname = '${CELL_ROLE}') then create role ${CELL_ROLE} nologin noinherit; end if;
       end $$`);
-    for (const t of ["sw_retry", "gate", "gate2"]) {
+    for (const t of ["sw_retry", "gate", "gate2", "gate3"]) {
       await rt.wh.query(`create table public.${t} (ok boolean not null)`);
       await rt.wh.query(`insert into public.${t} values (false)`);
       await rt.wh.query(`grant select on public.${t} to ${CELL_ROLE}`);
@@ -194,6 +195,44 @@ describe.each(targets.map((t) => t.name))("runtime semantics on %s", (name) => {
     const b = await rt.wait(second.id);
     expect([a.run.state, b.run.state]).toEqual(["success", "success"]);
     expect(b.run.startedAt!.getTime()).toBeGreaterThanOrEqual(a.run.finishedAt!.getTime());
+  });
+
+  it("starts a run in one step: RUN_QUEUED, RUN_STARTED, then its roots queued in plan order, the rest pending", async () => {
+    const run = await rt.start(
+      pipeline([sqlNode("late", "select 1 as x"), sqlNode("child", "select * from late, early"), sqlNode("early", "select 2 as y")], [edge("late", "child"), edge("early", "child")]),
+      { params: {} },
+    );
+    expect(run.state).toBe("running");
+    expect(run.startedAt).toBeInstanceOf(Date);
+    const first = (await events(run.id)).filter((e) => ["RUN_QUEUED", "RUN_STARTED", "TASK_QUEUED"].includes(e.type)).slice(0, 4);
+    expect(first.map((e) => [e.type, e.payload.node ?? null])).toEqual([
+      ["RUN_QUEUED", null], ["RUN_STARTED", null], ["TASK_QUEUED", "late"], ["TASK_QUEUED", "early"],
+    ]);
+    expect(first[0]!.payload).toMatchObject({ version: 1, trigger: "manual", params: {} });
+    const { run: done, tasks } = await rt.wait(run.id);
+    expect(done.state).toBe("success");
+    expect(tasks.get("child")!.rows).toBe(1);
+    // The child was pending until both its upstream nodes were done, and queued once.
+    expect((await events(run.id)).filter((e) => e.type === "TASK_QUEUED").map((e) => e.payload.node)).toEqual(["late", "early", "child"]);
+  });
+
+  it("gives a freed slot to the run queued first, not to a run started after it", async () => {
+    await setFlag("gate3", false);
+    const doc = pipeline([sensor("wait_gate", "select ok from public.gate3")], [], { maxActiveRuns: 1 });
+    const first = await rt.start(doc);
+    const second = await startRun(db(), { pipelineId: first.pipelineId }, rt.sql);
+    expect([first.state, second.state]).toEqual(["running", "queued"]);
+    // A new version allows two runs at once: the slot that frees goes to the run waiting for it.
+    const saved = await getPipeline(db(), { id: first.pipelineId });
+    await savePipeline(db(), { id: first.pipelineId, baseVersion: saved.currentVersion, document: { ...saved.document, maxActiveRuns: 2 } }, { sql: rt.sql });
+    const third = await startRun(db(), { pipelineId: first.pipelineId }, rt.sql);
+    rt.worker.wake();
+    expect(third.state).toBe("queued");
+    expect((await getRunRow(db(), second.id)).state).toBe("running");
+    await setFlag("gate3", true);
+    const runs = await Promise.all([first, second, third].map((r) => rt.wait(r.id)));
+    expect(runs.map((r) => r.run.state)).toEqual(["success", "success", "success"]);
+    expect(runs[2]!.run.startedAt!.getTime()).toBeGreaterThanOrEqual(Math.min(runs[0]!.run.finishedAt!.getTime(), runs[1]!.run.finishedAt!.getTime()));
   });
 
   // ------------------------------------------------------------ 3. retries
