@@ -5,7 +5,9 @@ import path from "node:path";
 import { afterAll, afterEach, describe, expect, it } from "vitest";
 import { openDatabase, openDatabaseFromEnv, redactUrl } from "@/db/client";
 import { openWarehouseFromEnv } from "@/db/warehouse";
-import { openTempPostgres } from "../databases";
+import { sql } from "drizzle-orm";
+import { preparedRowsOf, rowsOf } from "@/server/runtime/sql";
+import { openTempPostgres, targets } from "../databases";
 
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), "tributary-client-"));
 const saved = { DATABASE_URL: process.env.DATABASE_URL, WAREHOUSE_URL: process.env.WAREHOUSE_URL };
@@ -85,6 +87,29 @@ describe("client factory", () => {
       }
     } finally {
       await pg.close();
+    }
+  });
+
+  it.each(targets.map((t) => [t.name, t] as const))("gives the runtime's raw statements on %s the same values as drizzle does", async (_name, target) => {
+    // On PGlite rowsOf goes to the instance directly, relying on its parsers matching those drizzle
+    // passes with each query: a drizzle upgrade that changed them would show here.
+    const handle = await target.open();
+    try {
+      const q = sql`select timestamp '2026-01-02 03:04:05.678' as ts, timestamptz '2026-01-02 03:04:05.678+02' as tstz, date '2026-01-02' as d,
+        interval '1 day 2 hours' as i, 12.50::numeric as n, array[12.5::numeric] as na, array[timestamp '2026-01-02 03:04:05'] as tsa,
+        array[timestamptz '2026-01-02 03:04:05+00'] as tstza, array[interval '1 day'] as ia, array[date '2026-01-02'] as da,
+        '{"a": [1, 2]}'::jsonb as j, 9007199254740993::bigint as big, true as b, null::text as nothing`;
+      const viaDrizzle = await handle.db.execute(q);
+      const drizzleRows = Array.isArray(viaDrizzle) ? viaDrizzle : (viaDrizzle as { rows: unknown[] }).rows;
+      expect(drizzleRows).toHaveLength(1);
+      expect(await rowsOf(handle.db, q)).toEqual(drizzleRows);
+      expect(await preparedRowsOf(handle.db, q)).toEqual(drizzleRows);
+      // Inside a transaction the transaction's own client is used (PGlite's would wait for it to end).
+      await handle.db.transaction(async (tx) => {
+        expect(await rowsOf(tx as never, q)).toEqual(drizzleRows);
+      });
+    } finally {
+      await handle.close();
     }
   });
 });
