@@ -23,10 +23,10 @@ let codeEditorLoad: Promise<unknown> | null = null;
 
 /**
  * Start loading the code editor (Monaco: ≈ 4 MB of script) before a node's panel needs it —
- * the canvas calls this when the pointer comes over a node. Loaded on the click instead, its
- * nine files took the browser's connections to the server (the run's preview waited behind
- * them) and its evaluation held up the panel: the first click on a node showed its output
- * ≈ 450 ms later than the next one.
+ * the canvas calls this when the pointer comes over a sql or js node. Loaded on the click
+ * instead, its nine files took the browser's connections to the server (the run's preview
+ * waited behind them) and its evaluation held up the panel: the first click on a node showed
+ * its output ≈ 450 ms later than the next one.
  */
 export function preloadCodeEditor(): void {
   codeEditorLoad ??= import("./monaco/code-editor").catch(() => {
