@@ -131,6 +131,7 @@ export async function startDraftRun(db: Db, input: DraftRunInput, analyzer?: Sql
   if (pipelineId) {
     const [p] = await db.select().from(pipelines).where(eq(pipelines.id, pipelineId));
     if (!p) throw new NotFoundError(`no pipeline with id ${pipelineId}`);
+    pipelineId = p.id; // as stored (lower case): promoteRuns's lock is keyed by it
     version = p.currentVersion;
   } else {
     pipelineId = await scratchPipelineId(db);

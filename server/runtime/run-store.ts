@@ -240,8 +240,9 @@ export async function startRun(db: Db, input: StartRunInput, analyzer?: SqlAnaly
           ${JSON.stringify({ version, trigger: input.trigger ?? "manual", params })}::text::jsonb)`,
   );
   const run = runRow(inserted!);
-  // Not started: a slot is taken, or older runs wait their turn (promoteRuns starts them in order).
-  if (run.state === "queued") {
+  // Not started: a slot is taken, or older runs wait their turn (promoteRuns starts them in
+  // order). A draft starts whatever waits; promoteRuns then starts what a free slot allows.
+  if (run.state === "queued" || run.draft) {
     await promoteRuns(db, p.id, plan.pipeline.maxActiveRuns ?? 1);
     return getRunRow(db, run.id);
   }
@@ -718,7 +719,7 @@ const START_FN = "tributary_start_run_v1";
 const CLAIM_FN = "tributary_claim_v2";
 /** The states of a task not yet final, as the partial index task_runs_open_idx lists them (written the same way, so the planner uses it). */
 const OPEN_STATES_SQL = "'pending', 'queued', 'running', 'up_for_retry'";
-const COMPLETE_SIMPLE_FN = "tributary_complete_simple_v8";
+const COMPLETE_SIMPLE_FN = "tributary_complete_simple_v9";
 const APPLY_FN = "tributary_advance_v1";
 
 /**
@@ -922,9 +923,15 @@ ${eventsCte("select p_run, id, 'TASK_QUEUED', jsonb_build_object('node', node_id
       -- Whether runs of the pipeline wait for the slot this run frees (the caller then starts
       -- them). Looked for under promoteRuns's lock: a run queued by a start that saw this one
       -- still running has committed by then; a start after this commit sees this run ended.
+      -- Only tried, not waited for (waiting here, holding this run's rows, could close a
+      -- deadlock with a start and a pipeline's deletion): when a start or a promotion holds
+      -- it, the caller looks after the commit, as promoteRuns, which waits for it there.
       select pipeline_id into v_pipeline from runs where id = p_run;
-      perform pg_advisory_xact_lock(hashtext('tributary.promote.' || v_pipeline::text));
-      v_promote := exists (select 1 from runs where pipeline_id = v_pipeline and state = 'queued');
+      if pg_try_advisory_xact_lock(hashtext('tributary.promote.' || v_pipeline::text)) then
+        v_promote := exists (select 1 from runs where pipeline_id = v_pipeline and state = 'queued');
+      else
+        v_promote := true;
+      end if;
     end if;
   end if;
   if v_open then

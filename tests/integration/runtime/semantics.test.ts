@@ -5,6 +5,7 @@
  * SQL cell's boundary and params.
  */
 import { sql } from "drizzle-orm";
+import postgres from "postgres";
 import { getPipeline, savePipeline } from "@/db/pipeline-store";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { ValidationError, type PipelineFile, type PipelineNode } from "@/server/pipeline";
@@ -55,7 +56,7 @@ describe.each(targets.map((t) => t.name))("runtime semantics on %s", (name) => {
     await rt.wh.query(`do $$ begin
         if not exists (select 1 from pg_roles where rolname = '${CELL_ROLE}') then create role ${CELL_ROLE} nologin noinherit; end if;
       end $$`);
-    for (const t of ["sw_retry", "gate", "gate2", "gate3"]) {
+    for (const t of ["sw_retry", "gate", "gate2", "gate3", "gate4"]) {
       await rt.wh.query(`create table public.${t} (ok boolean not null)`);
       await rt.wh.query(`insert into public.${t} values (false)`);
       await rt.wh.query(`grant select on public.${t} to ${CELL_ROLE}`);
@@ -233,6 +234,27 @@ describe.each(targets.map((t) => t.name))("runtime semantics on %s", (name) => {
     const runs = await Promise.all([first, second, third].map((r) => rt.wait(r.id)));
     expect(runs.map((r) => r.run.state)).toEqual(["success", "success", "success"]);
     expect(runs[2]!.run.startedAt!.getTime()).toBeGreaterThanOrEqual(Math.min(runs[0]!.run.finishedAt!.getTime(), runs[1]!.run.finishedAt!.getTime()));
+  });
+
+  it.runIf(name === "postgres")("ends a run while another session holds the promotion lock, and starts the queued run once it is free", async () => {
+    await setFlag("gate4", false);
+    const first = await rt.start(pipeline([sensor("wait_gate", "select ok from public.gate4")], [], { maxActiveRuns: 1 }));
+    const second = await startRun(db(), { pipelineId: first.pipelineId }, rt.sql);
+    expect(second.state).toBe("queued");
+    const key = `tributary.promote.${first.pipelineId}`;
+    const holder = postgres((rt.app as { url?: string }).url!, { max: 1, onnotice: () => {} });
+    try {
+      await holder`select pg_advisory_lock(hashtext(${key}))`;
+      await setFlag("gate4", true);
+      // The completion only tries the lock (waiting for it while holding the run's rows could
+      // close a deadlock): the run ends now, and the queued one waits for the lock to be free.
+      await until("the first run ended", async () => (await getRunRow(db(), first.id)).state === "success");
+      expect((await getRunRow(db(), second.id)).state).toBe("queued");
+      await holder`select pg_advisory_unlock(hashtext(${key}))`;
+    } finally {
+      await holder.end({ timeout: 5 });
+    }
+    expect((await rt.wait(second.id)).run.state).toBe("success");
   });
 
   // ------------------------------------------------------------ 3. retries
