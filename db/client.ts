@@ -172,7 +172,14 @@ export async function openLockedPglite(dir: string, what: string, options: { par
     // never shrinks. On disk the operating system's page cache already keeps the files, so a small
     // buffer pool is as fast here (1M rows created and aggregated: the same time at 16 MB) and
     // each instance peaks ≈ 150 MB lower (TRIBUTARY_PGLITE_SHARED_BUFFERS changes it).
-    const startParams = defaults ? { startParams: [...defaults, "-c", `shared_buffers=${buffers}`] } : {};
+    // wal_level=minimal: nothing reads this write-ahead log but the instance's own recovery (no
+    // replica, no archive), so a table created and filled in one transaction — every output
+    // table — is not written to it row by row: at commit its pages go to the file instead
+    // (PGlite runs with fsync off, so to the operating system, as every other write), and a
+    // small one is logged whole. A 857k-row SQL step took 20–30 % less (700/564 against 881/823 ms).
+    const startParams = defaults
+      ? { startParams: [...defaults, "-c", `shared_buffers=${buffers}`, "-c", "wal_level=minimal", "-c", "max_wal_senders=0"] }
+      : {};
     const opts = { ...options, relaxedDurability: true, ...startParams };
     // In memory: the options alone (`new PGlite(undefined, opts)` ignores them).
     let pg = inMemory ? new PGlite(opts) : new PGlite(dir, opts);
