@@ -128,11 +128,6 @@ function minimapColor(node: CanvasNode): string {
   return node.data.errors > 0 ? "var(--danger)" : `hsl(${kindStyle(node.data.kind).hue} 60% 55%)`;
 }
 
-/**
- * True a while after mount, once the browser is idle: the minimap draws every
- * node (React Flow's culling does not apply to it), so it waits until the
- * canvas has drawn and answered its first input.
- */
 /** Below this height (the node drawer open on a laptop screen) the minimap would cover a third of the canvas: it is left out. */
 const MINIMAP_MIN_PANE_HEIGHT = 440;
 
@@ -150,6 +145,11 @@ function useHeight(ref: React.RefObject<HTMLElement | null>): number {
   return height;
 }
 
+/**
+ * True a while after mount, once the browser is idle: the minimap draws every
+ * node (React Flow's culling does not apply to it), so it waits until the
+ * canvas has drawn and answered its first input.
+ */
 function useAfterIdle(delayMs: number): boolean {
   const [idle, setIdle] = useState(false);
   useEffect(() => {

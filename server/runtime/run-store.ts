@@ -232,18 +232,19 @@ export async function startRun(db: Db, input: StartRunInput, analyzer?: SqlAnaly
   // took two transactions and a dozen statements (20–45 ms before a 40-node run's first task on PGlite).
   await ensureRuntimeFunctions(db);
   const nodes = [...plan.nodes.values()].map((n) => [n.node.id, n.settings.pool, n.settings.priority, n.upstream.length === 0]);
+  const maxActiveRuns = plan.pipeline.maxActiveRuns ?? 1;
   const [inserted] = await preparedRowsOf<RunRow>(
     db,
     sql`select ${RUN_COLUMNS} from ${sql.raw(START_FN)}(${runId}::uuid, ${p.id}::uuid, ${version}::int, ${input.trigger ?? "manual"}::text,
           ${logicalDate.toISOString()}::timestamptz, ${JSON.stringify(params)}::text::jsonb, ${runSchemaName(runId)}::text, ${input.draft ?? false}::boolean,
-          ${input.filesDir ?? null}::text, ${plan.pipeline.maxActiveRuns ?? 1}::int, ${JSON.stringify(nodes)}::text::jsonb,
+          ${input.filesDir ?? null}::text, ${maxActiveRuns}::int, ${JSON.stringify(nodes)}::text::jsonb,
           ${JSON.stringify({ version, trigger: input.trigger ?? "manual", params })}::text::jsonb)`,
   );
   const run = runRow(inserted!);
   // Not started: a slot is taken, or older runs wait their turn (promoteRuns starts them in
   // order). A draft starts whatever waits; promoteRuns then starts what a free slot allows.
   if (run.state === "queued" || run.draft) {
-    await promoteRuns(db, p.id, plan.pipeline.maxActiveRuns ?? 1);
+    await promoteRuns(db, p.id, maxActiveRuns);
     return getRunRow(db, run.id);
   }
   // A pipeline without nodes has nothing to wait for: it succeeds at once.
@@ -258,7 +259,7 @@ export async function startRun(db: Db, input: StartRunInput, analyzer?: SqlAnaly
 export async function promoteRuns(db: Db, pipelineId: string, maxActiveRuns: number): Promise<void> {
   await db.transaction(async (tx) => {
     const t = tx as unknown as Db;
-    await t.execute(sql`select pg_advisory_xact_lock(hashtext(${"tributary.promote." + pipelineId}))`);
+    await t.execute(sql`select pg_advisory_xact_lock(hashtext(${PROMOTE_LOCK + pipelineId}))`);
     const [{ running } = { running: 0 }] = await rowsOf<{ running: number }>(
       t,
       sql`select count(*)::int as running from runs where pipeline_id = ${pipelineId} and state = 'running' and not draft`,
@@ -715,11 +716,17 @@ const TASK_COLUMNS_TEXT = `id, run_id as "runId", node_id as "nodeId", map_index
   lease_token::float8 as "leaseToken", rows::float8 as rows, output_table as "outputTable", result, item, lease_losses as "leaseLosses",
   error, created_at as "createdAt", started_at as "startedAt", finished_at as "finishedAt"`;
 
+/**
+ * The advisory lock under which a pipeline's runs are started (promoteRuns, START_FN, and
+ * COMPLETE_SIMPLE_FN's look for queued runs): `hashtext(PROMOTE_LOCK || pipeline id)`, the id
+ * as stored (lower case).
+ */
+const PROMOTE_LOCK = "tributary.promote.";
 const START_FN = "tributary_start_run_v1";
 const CLAIM_FN = "tributary_claim_v2";
 /** The states of a task not yet final, as the partial index task_runs_open_idx lists them (written the same way, so the planner uses it). */
 const OPEN_STATES_SQL = "'pending', 'queued', 'running', 'up_for_retry'";
-const COMPLETE_SIMPLE_FN = "tributary_complete_simple_v9";
+const COMPLETE_SIMPLE_FN = "tributary_complete_simple_v10";
 const APPLY_FN = "tributary_advance_v1";
 
 /**
@@ -806,7 +813,7 @@ returns setof runs language plpgsql as $fn$
 declare
   v_start boolean;
 begin
-  perform pg_advisory_xact_lock(hashtext('tributary.promote.' || p_pipeline::text));
+  perform pg_advisory_xact_lock(hashtext('${PROMOTE_LOCK}' || p_pipeline::text));
   v_start := p_draft or (
     (select count(*) from runs where pipeline_id = p_pipeline and state = 'running' and not draft) < p_max
     and not exists (select 1 from runs where pipeline_id = p_pipeline and state = 'queued'));
@@ -895,7 +902,7 @@ begin
   if not found then
     return jsonb_build_object('ok', false); -- fenced: the attempt no longer holds the task
   end if;
-  select state into v_state from runs where id = p_run;
+  select state, pipeline_id into v_state, v_pipeline from runs where id = p_run;
   -- Queue the successors (only while the run is running) and log this task's events, then theirs.
   with q as (update task_runs set state = 'queued'
               where run_id = p_run and map_index = -1 and state = 'pending' and v_state = 'running'
@@ -926,8 +933,7 @@ ${eventsCte("select p_run, id, 'TASK_QUEUED', jsonb_build_object('node', node_id
       -- Only tried, not waited for (waiting here, holding this run's rows, could close a
       -- deadlock with a start and a pipeline's deletion): when a start or a promotion holds
       -- it, the caller looks after the commit, as promoteRuns, which waits for it there.
-      select pipeline_id into v_pipeline from runs where id = p_run;
-      if pg_try_advisory_xact_lock(hashtext('tributary.promote.' || v_pipeline::text)) then
+      if pg_try_advisory_xact_lock(hashtext('${PROMOTE_LOCK}' || v_pipeline::text)) then
         v_promote := exists (select 1 from runs where pipeline_id = v_pipeline and state = 'queued');
       else
         v_promote := true;

@@ -6,7 +6,7 @@ import { errorCode } from "./errors";
 
 export async function rowsOf<T>(db: Db, query: SQL): Promise<T[]> {
   const lite = pgliteOf(db);
-  const dialect = (db as unknown as { dialect?: PgDialect }).dialect;
+  const dialect = dialectOf(db);
   if (lite && dialect) {
     // Straight to PGlite: drizzle would pass its type parsers with the query, which PGlite then
     // merges into a copy of its own for every query (≈ 0.1 ms); the app database's instance has
@@ -16,6 +16,11 @@ export async function rowsOf<T>(db: Db, query: SQL): Promise<T[]> {
   }
   const result = (await db.execute(query)) as unknown;
   return (Array.isArray(result) ? result : (result as { rows: T[] }).rows) as T[];
+}
+
+/** The SQL dialect of a drizzle database, which turns a query into text and values. */
+function dialectOf(db: Db): PgDialect | undefined {
+  return (db as unknown as { dialect?: PgDialect }).dialect;
 }
 
 interface Pglite {
@@ -58,7 +63,7 @@ interface PostgresJs {
  */
 export async function preparedRowsOf<T>(db: Db, query: SQL): Promise<T[]> {
   const client = postgresJsOf(db);
-  const dialect = (db as unknown as { dialect?: PgDialect }).dialect;
+  const dialect = dialectOf(db);
   if (!client || !dialect) return rowsOf<T>(db, query);
   const q = dialect.sqlToQuery(query);
   return (await client.unsafe(q.sql, q.params, { prepare: true })) as T[];
