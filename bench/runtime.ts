@@ -103,7 +103,7 @@ export async function openEnv(target: Target, sql: SqlAnalyzer, opts: { worker?:
   };
 }
 
-async function runToEnd(env: Env, doc: PipelineFile, sql: SqlAnalyzer, timeoutMs = 600_000) {
+export async function runToEnd(env: Env, doc: PipelineFile, sql: SqlAnalyzer, timeoutMs = 600_000) {
   const saved = await createPipeline(env.app.db, doc, "created", { problems: [] });
   const t0 = performance.now();
   const run = await startRun(env.app.db, { pipelineId: saved.id, filesDir: env.filesDir }, sql);
@@ -143,7 +143,7 @@ async function waitForEnd(env: Env, doc: PipelineFile, runId: string, t0: number
   }
 }
 
-function chainDoc(n: number, kind: "js" | "sql"): PipelineFile {
+export function chainDoc(n: number, kind: "js" | "sql"): PipelineFile {
   const nodes = Array.from({ length: n }, (_, i) =>
     kind === "sql"
       ? { id: `n${i}`, kind: "sql" as const, name: `step_${i}`, config: { sql: i ? `select x + 1 as x from step_${i - 1}` : "select 1 as x" } }

@@ -102,7 +102,7 @@ export async function executeTask(deps: ExecutorDeps, task: ClaimedTask, cancel:
     settings: pn.settings,
     runId: task.runId,
     schema,
-    outputTable: outputTableName(task.id),
+    outputTable: outputTableName(task.id, task.tag),
     upstream,
     params: task.run.params,
     logicalDate: task.run.logicalDate,

@@ -1,6 +1,6 @@
 /**
  * Node outputs in the warehouse. Each run has a schema; each task attempt writes
- * its own table `t_<task id>`; when the task succeeds (and only then) a view
+ * its own table `t_<task id>_<claim tag>`; when the task succeeds (and only then) a view
  * named after the node points at it, so readers — SQL cells through the
  * search_path, JS cells, `tributary query --run` — see a node's output only once
  * it succeeded, and a late or failed attempt never replaces a good one.
@@ -31,8 +31,9 @@ export function runSchemaName(runId: string): string {
   return `run_${runId.replace(/-/g, "")}`;
 }
 
-export function outputTableName(taskRunId: string): string {
-  return `t_${taskRunId.replace(/-/g, "")}`;
+/** The table a task's execution writes: `t_<task id>`, and `_<tag>` for a claim that has one (ClaimedTask.tag). */
+export function outputTableName(taskRunId: string, tag?: string): string {
+  return `t_${taskRunId.replace(/-/g, "")}${tag ? `_${tag}` : ""}`;
 }
 
 export function qualified(schema: string, table: string): string {

@@ -3,13 +3,14 @@
  * cancel, retry. Every transition appends its events in the same transaction,
  * and `advance` decides what can run next from the trigger rules.
  */
+import { randomBytes } from "node:crypto";
 import { and, eq, sql, type SQL } from "drizzle-orm";
 import type { Db } from "@/db/client";
 import { NotFoundError } from "@/db/errors";
 import { pipelines, pipelineVersions } from "@/db/schema";
 import {
   isError, paramValueProblem, retryDelaySeconds, retryPolicyOf, validate, ValidationError,
-  type PipelineFile, type Problem,
+  type NodeKind, type PipelineFile, type Problem,
 } from "@/server/pipeline";
 import type { SqlAnalyzer } from "@/server/pipeline/sql-references";
 import { errorCode, LeaseLostError, TaskFailure } from "./errors";
@@ -17,7 +18,7 @@ import { runEventFor, type EventType, type RunEvent } from "./events";
 import { buildPlan, downstreamClosure, planFor, type Plan } from "./plan";
 import { runSchemaName } from "./outputs";
 import { outputsDropped } from "./retention";
-import { isEmbedded, preparedRowsOf, rowsOf, withDbRetry } from "./sql";
+import { isEmbedded, preparedRowsBeforeCommit, preparedRowsOf, rowsOf, withDbRetry } from "./sql";
 import {
   aggregateItems, decide, edgeState, isTerminal, runOutcome, TERMINAL_RUN_STATES, type RunState, type TaskState,
 } from "./states";
@@ -431,6 +432,13 @@ export interface ClaimedTask extends TaskRow {
   run: RunRow;
   /** The newest rows of its upstream nodes, when this process queued the task and had them in hand. */
   upstreamRows?: TaskRow[];
+  /**
+   * A tag of this claim, random: the output table this execution writes carries it. A worker may
+   * start a task before its claim is durable (`ClaimNext.beforeCommit`); if that commit fails, the
+   * row is claimed again, with the same id and lease token, while the first execution may still
+   * be writing. Each writes its own table.
+   */
+  tag?: string;
 }
 
 /**
@@ -509,7 +517,7 @@ async function claimedTasks(db: Db, claimed: readonly TaskRow[]): Promise<Claime
   const out: ClaimedTask[] = [];
   for (const task of tasks) {
     const upstreamRows = takeUpstream(task.id);
-    out.push({ ...task, run: await cachedRunRow(db, task.runId), ...(upstreamRows ? { upstreamRows } : {}) });
+    out.push({ ...task, run: await cachedRunRow(db, task.runId), ...(upstreamRows ? { upstreamRows } : {}), tag: randomBytes(4).toString("hex") });
   }
   return out;
 }
@@ -571,6 +579,14 @@ export interface ClaimNext {
   workerId: string;
   leaseSeconds: number;
   max: number;
+  /**
+   * Hears the claimed tasks as soon as the call returns them, before its commit (which claims
+   * them) is durable; `committed` settles with it. A worker may start a task here whose work
+   * stays inside the run (its own output table) and must stop it if `committed` rejects; the
+   * claimed tasks are also returned once committed. `kindOf` tells a task's node kind when it is
+   * known without a read (a task of the same run).
+   */
+  beforeCommit?: (claimed: ClaimedTask[], committed: Promise<void>, kindOf: (task: ClaimedTask) => NodeKind | undefined) => void;
 }
 
 export interface Completed {
@@ -664,23 +680,24 @@ async function completeSimply(db: Db, task: ClaimedTask, outcome: TaskOutcome, p
   const events: RunEvent[] = [{ runId: task.runId, taskRunId: task.id, type: "TASK_SUCCEEDED", payload: { node: task.nodeId, mapIndex: task.mapIndex, attempt: task.attempt, rows: outcome.rows ?? null } }];
   // One statement, so its own transaction: no BEGIN/COMMIT round trips.
   let r: { ok: boolean; state?: RunState; moved?: { id: string; nodeId: string; type: EventType }[]; open?: boolean; waiting?: boolean; ended?: boolean; promote?: boolean; claimed?: TaskRow[] } | undefined;
+  let committed: Promise<void>;
   try {
-    r = await callFunction<NonNullable<typeof r>>(
+    // The result arrives before the commit is durable (on Postgres): the tasks it claimed may
+    // start in this process meanwhile (`next.beforeCommit`); everything else waits for `committed`.
+    ({ result: r, committed } = await callFunctionBeforeCommit<NonNullable<typeof r>>(
       db,
       sql`${sql.raw(COMPLETE_SIMPLE_FN)}(${successArgs(task, outcome)}, ${JSON.stringify(queue)}::text::jsonb, ${JSON.stringify(events)}::text::jsonb,
             ${next?.workerId ?? ""}::text, ${next?.leaseSeconds ?? 0}::float8, ${next?.max ?? 0}::int)`,
-    );
+    ));
   } catch (error) {
     if (errorCode(error) === "TRB01") return false; // rolled back: the general path ends the run
     throw error;
   }
-  if (!r?.ok) throw new LeaseLostError(task.id);
+  if (!r?.ok) {
+    await committed; // nothing was written: only the transaction's end
+    throw new LeaseLostError(task.id);
+  }
   const queued = (r.moved ?? []).filter((m) => m.type === "TASK_QUEUED");
-  // Only running tasks were left open: now that this success is committed, look again (of two
-  // last tasks finishing at once, the later commit sees the earlier one and ends the run).
-  // (Not on embedded PGlite: its transactions run one after another, so no two completions can
-  // each have seen the other unfinished.)
-  const ended = !!r.ended || (r.state === "running" && !!r.open && !r.waiting && !isEmbedded(db) && (await finishRunIfDone(db, task.run, plan)));
   // The queued tasks' only upstream is this one, now final: hand its row to the claimer.
   const mine: TaskRow = {
     ...task, state: "success", rows: outcome.rows ?? null, outputTable: outcome.outputTable ?? null, result: outcome.result ?? null, error: null, finishedAt: new Date(),
@@ -689,6 +706,13 @@ async function completeSimply(db: Db, task: ClaimedTask, outcome: TaskOutcome, p
   delete (mine as Partial<ClaimedTask>).upstreamRows;
   for (const q of queued) rememberUpstream(q.id, [mine]);
   const claimed = await claimedTasks(db, r.claimed ?? []);
+  if (claimed.length) next?.beforeCommit?.(claimed, committed, (t) => (t.runId === task.runId ? plan.nodes.get(t.nodeId)?.node.kind : undefined));
+  await committed;
+  // Only running tasks were left open: now that this success is committed, look again (of two
+  // last tasks finishing at once, the later commit sees the earlier one and ends the run).
+  // (Not on embedded PGlite: its transactions run one after another, so no two completions can
+  // each have seen the other unfinished.)
+  const ended = !!r.ended || (r.state === "running" && !!r.open && !r.waiting && !isEmbedded(db) && (await finishRunIfDone(db, task.run, plan)));
   // Ended in the call: it said whether runs wait for the slot; ended here: look.
   if (r.ended ? r.promote : ended) await afterRunChange(db, task.run);
   return { claimed, queued: queued.length };
@@ -699,7 +723,16 @@ async function completeSimply(db: Db, task: ClaimedTask, outcome: TaskOutcome, p
 /** Call one of the runtime's SQL functions: its jsonb result, parsed (a driver may hand jsonb over as text). */
 async function callFunction<T>(db: Db, call: SQL): Promise<T | undefined> {
   const [res] = await preparedRowsOf<{ r: T | string | null }>(db, sql`select ${call} as r`);
-  const r = res?.r;
+  return jsonResult<T>(res?.r);
+}
+
+/** As `callFunction`, the result arriving before its commit is durable (`preparedRowsBeforeCommit`). */
+async function callFunctionBeforeCommit<T>(db: Db, call: SQL): Promise<{ result: T | undefined; committed: Promise<void> }> {
+  const { rows: [res], committed } = await preparedRowsBeforeCommit<{ r: T | string | null }>(db, sql`select ${call} as r`);
+  return { result: jsonResult<T>(res?.r), committed };
+}
+
+function jsonResult<T>(r: T | string | null | undefined): T | undefined {
   return typeof r === "string" ? (JSON.parse(r) as T) : (r ?? undefined);
 }
 

@@ -52,7 +52,9 @@ export function isEmbedded(db: Db): boolean {
 }
 
 interface PostgresJs {
-  unsafe(text: string, params: unknown[], options: { prepare: boolean }): Promise<unknown[]>;
+  unsafe(text: string, params: unknown[], options: { prepare: boolean }): Promise<unknown[]> & { execute(): Promise<unknown[]> };
+  /** A connection of the pool for this caller alone, until `release()`. */
+  reserve?(): Promise<PostgresJs & { release(): void }>;
 }
 
 /**
@@ -67,6 +69,52 @@ export async function preparedRowsOf<T>(db: Db, query: SQL): Promise<T[]> {
   if (!client || !dialect) return rowsOf<T>(db, query);
   const q = dialect.sqlToQuery(query);
   return (await client.unsafe(q.sql, q.params, { prepare: true })) as T[];
+}
+
+/** A statement's rows, and its transaction's commit (see `preparedRowsBeforeCommit`). */
+export interface BeforeCommit<T> {
+  rows: T[];
+  /** Settles when the commit is durable (resolves), or failed (rejects: the statement's work may be lost). */
+  committed: Promise<void>;
+}
+
+/**
+ * Like `preparedRowsOf`, but on postgres.js the rows arrive before the commit has reached the
+ * disk: BEGIN, the statement and COMMIT are sent together on one reserved connection, so the
+ * server runs the statement, sends its rows, then commits and waits for the write-ahead log's
+ * flush while the caller goes on. Nothing the statement wrote is visible to other sessions
+ * before `committed` resolves; the caller may act on the rows inside its own process at once,
+ * and outside it (anything another process could see) only once committed. When the statement
+ * fails, its transaction is rolled back (COMMIT of a failed transaction is a rollback), the error
+ * is thrown and the connection is released. Elsewhere (PGlite, which runs with fsync off; a
+ * transaction) as `preparedRowsOf`, committed at once.
+ */
+export async function preparedRowsBeforeCommit<T>(db: Db, query: SQL): Promise<BeforeCommit<T>> {
+  const client = postgresJsOf(db);
+  const dialect = dialectOf(db);
+  if (!client?.reserve || !dialect) return { rows: await preparedRowsOf<T>(db, query), committed: Promise.resolve() };
+  const q = dialect.sqlToQuery(query);
+  const conn = await client.reserve();
+  // Sent in this order, in one burst: no round trip between them. (postgres.js sends a query on
+  // its first `then` or `execute()`, so each is started here, in order.)
+  const begin = conn.unsafe("begin", [], { prepare: true }).execute();
+  const statement = conn.unsafe(q.sql, q.params, { prepare: true }).execute();
+  const commit = conn.unsafe("commit", [], { prepare: true }).execute();
+  begin.catch(() => {}); // its failure fails the statement too
+  const committed = commit.then(
+    () => conn.release(),
+    (error: unknown) => {
+      conn.release();
+      throw error;
+    },
+  );
+  try {
+    const rows = (await statement) as T[];
+    return { rows, committed: committed as Promise<void> };
+  } catch (error) {
+    await committed.catch(() => {}); // rolled back (or the connection is gone)
+    throw error;
+  }
 }
 
 /** Deadlocks and serialization failures are the database asking to try again: do, a few times. */

@@ -7,9 +7,10 @@
  */
 import os from "node:os";
 import { taskLogs } from "@/db/schema";
+import type { NodeKind } from "@/server/pipeline";
 import { CanceledFailure, failureOf, LeaseLostError, TaskFailure } from "./errors";
 import { executeTask, type ExecutorDeps } from "./executor";
-import { claimTasks, completeTask, failTask, heartbeatTasks, reapLapsedLeases, type ClaimedTask } from "./run-store";
+import { claimTasks, completeTask, failTask, heartbeatTasks, reapLapsedLeases, type ClaimedTask, type ClaimNext } from "./run-store";
 import { outputTableName, qualified } from "./outputs";
 import { keepRunsSetting, pruneRunOutputs } from "./retention";
 import { withDbRetry } from "./sql";
@@ -48,8 +49,21 @@ interface InFlight {
   lost: boolean;
   /** Its completion claimed all it queued and found nothing else ready: no need to wake the dispatcher. */
   quiet: boolean;
+  /**
+   * Started before the commit that claims it was durable: settles with that commit. Until then the
+   * row, as other sessions see it, is not yet this worker's (a heartbeat or a completion would find
+   * it queued), so neither is sent before.
+   */
+  claim?: Promise<void>;
   done: Promise<void>;
 }
+
+/**
+ * Node kinds whose work stays inside their run — reads, and their own output table — and so may
+ * start before the commit that claims them is durable: if it is lost, the task runs again, as
+ * after a worker's crash. A sink or a notification (work another system sees) waits for it.
+ */
+const CONTAINED_KINDS: ReadonlySet<NodeKind> = new Set<NodeKind>(["sql", "js", "source.csv", "check", "branch", "sensor"]);
 
 /** Tasks a worker runs at once unless told: TRIBUTARY_WORKER_CONCURRENCY, else 8. */
 export function defaultConcurrency(): number {
@@ -74,6 +88,7 @@ export class Worker {
   private woken = false;
   private reaper?: NodeJS.Timeout;
   private beat?: NodeJS.Timeout;
+  private beating = false;
   private readonly listeners = new Set<(report: TaskReport) => void>();
 
   constructor(
@@ -175,8 +190,10 @@ export class Worker {
     }
   }
 
-  private launch(task: ClaimedTask): void {
-    const entry: InFlight = { task, cancel: new AbortController(), lost: false, quiet: false, done: Promise.resolve() };
+  private launch(task: ClaimedTask, claim?: Promise<void>): InFlight {
+    const entry: InFlight = { task, cancel: new AbortController(), lost: false, quiet: false, claim, done: Promise.resolve() };
+    // The claim did not hold (its commit failed): the row is queued again, for anyone.
+    claim?.then(() => (entry.claim = undefined), () => this.loseLease(entry));
     this.active.set(task.id, entry);
     entry.done = this.run(entry)
       .catch((error: unknown) => console.error(`worker ${this.id}: task ${task.id}: ${(error as Error).message}`))
@@ -186,6 +203,14 @@ export class Worker {
         // claimed all it queued, and found nothing else ready).
         if (!entry.quiet) this.wake();
       });
+    return entry;
+  }
+
+  /** Stop a task whose lease (or claim) this worker no longer holds: its result must not be recorded. */
+  private loseLease(entry: InFlight): void {
+    if (this.active.get(entry.task.id) !== entry) return;
+    entry.lost = true;
+    entry.cancel.abort(new TaskFailure("lease lost", true, "lease_lost"));
   }
 
   /** Retention (retention.ts), one sweep at a time, best effort: a run whose drop failed is unmarked and tried at the next sweep. */
@@ -198,20 +223,21 @@ export class Worker {
   }
 
   private async heartbeat(): Promise<void> {
-    if (this.active.size === 0) return;
-    const entries = [...this.active.values()];
+    const entries = [...this.active.values()].filter((e) => !e.claim);
+    // One beat at a time: on a slow database beats would otherwise pile up on the same rows.
+    if (entries.length === 0 || this.beating) return;
+    this.beating = true;
     try {
       const answers = await heartbeatTasks(this.deps.db, entries.map((e) => e.task), this.leaseSeconds);
       for (const e of entries) {
         const answer = answers.get(e.task.id);
         if (answer === "canceled") e.cancel.abort(new CanceledFailure());
-        if (answer === "lost" && this.active.get(e.task.id) === e) {
-          e.lost = true;
-          e.cancel.abort(new TaskFailure("lease lost", true, "lease_lost"));
-        }
+        if (answer === "lost") this.loseLease(e);
       }
     } catch {
       /* the next beat tries again; the lease outlives a few misses */
+    } finally {
+      this.beating = false;
     }
   }
 
@@ -235,22 +261,35 @@ export class Worker {
     };
     try {
       const outcome = await executeTask(deps, task, cancel.signal);
+      await entry.claim?.catch(() => {}); // (a failed claim sets `lost`)
       // A task whose lease was lost must not record its result (completeTask's fencing would refuse it too).
       if (entry.lost) throw new LeaseLostError(task.id);
       await this.saveLogs(task, logs);
-      // The slot this task frees goes to the next ready task, claimed in the same call (none while draining).
+      // The slot this task frees goes to the next ready task, claimed in the same call (none while
+      // draining). A task whose work stays inside its run starts as soon as the call returns it,
+      // while the commit that claims it is still being made durable; any other waits for it.
+      const started = new Set<string>();
+      const beforeCommit: ClaimNext["beforeCommit"] = (claimed, committed, kindOf) => {
+        for (const t of claimed) {
+          const kind = kindOf(t);
+          if (!kind || !CONTAINED_KINDS.has(kind) || this.active.has(t.id)) continue;
+          started.add(t.id);
+          this.launch(t, committed);
+        }
+      };
       const done = await withDbRetry(() =>
-        completeTask(this.deps.db, task, outcome, this.running ? { workerId: this.id, leaseSeconds: this.leaseSeconds, max: 1 } : undefined),
+        completeTask(this.deps.db, task, outcome, this.running ? { workerId: this.id, leaseSeconds: this.leaseSeconds, max: 1, beforeCommit } : undefined),
       );
-      for (const t of done.claimed) this.launch(t);
+      for (const t of done.claimed) if (!started.has(t.id)) this.launch(t);
       // Nothing more became ready than was just claimed: the dispatcher need not look now.
       if (!done.moreReady) entry.quiet = true;
       report({ state: "success", rows: outcome.rows });
     } catch (error) {
+      await entry.claim?.catch(() => {}); // whether the claim held decides what is recorded
       if (error instanceof LeaseLostError || entry.lost) {
         // This attempt's output table (if it made one) will never be read: another attempt, or
         // none (the run was canceled meanwhile), owns the node now.
-        await this.deps.wh.query(`drop table if exists ${qualified(task.run.schemaName, outputTableName(task.id))}`).catch(() => {});
+        await this.deps.wh.query(`drop table if exists ${qualified(task.run.schemaName, outputTableName(task.id, task.tag))}`).catch(() => {});
         report({ state: "lost", error: "lease lost: the result was dropped" });
         return;
       }

@@ -37,7 +37,7 @@ describe.each(targets.map((t) => t.name))("runtime basics on %s", (name) => {
     let held = "";
     const query = rt.wh.query;
     rt.wh.query = (async (text: string, params?: unknown[]) => {
-      const create = /^create table ("run_[0-9a-f]+"\."t_[0-9a-f]+") as select/.exec(text);
+      const create = /^create table ("run_[0-9a-f]+"\."t_[0-9a-f_]+") as select/.exec(text);
       if (create && !held) {
         held = create[1]!;
         await gate;
