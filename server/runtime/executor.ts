@@ -24,6 +24,8 @@ export interface ExecutorDeps {
   sandbox: () => SandboxPool;
   /** Where relative paths resolve when the run does not say. */
   filesDir: string;
+  /** Settles when the task's claim is durable, for a task started before (NodeContext.claimed). */
+  claimed?: Promise<void>;
   log(task: ClaimedTask, level: "info" | "warn" | "error", message: string): void;
 }
 
@@ -50,7 +52,10 @@ async function upstreamOutputs(deps: ExecutorDeps, task: ClaimedTask): Promise<M
     if (nodeStateOf(mine) !== "success") continue; // a trigger rule let this node run without it
     const tables = outputTables(mine);
     out.set(u.node.name, { name: u.node.name, kind: u.node.kind, tables });
-    if (byName) await publishOutput(deps.wh, task.run.schemaName, u.node.name, tables);
+    if (byName) {
+      await deps.claimed; // a view is seen by others: not before this task's claim (and so its upstream's success) is durable
+      await publishOutput(deps.wh, task.run.schemaName, u.node.name, tables);
+    }
   }
   return out;
 }
@@ -111,6 +116,7 @@ export async function executeTask(deps: ExecutorDeps, task: ClaimedTask, cancel:
     filesDir: task.run.filesDir ?? deps.filesDir,
     sampleRows: task.run.sampleRows ?? undefined,
     signal,
+    claimed: deps.claimed ?? Promise.resolve(),
     log: (level, message) => deps.log(task, level, message),
   };
   const running = NODE_RUNNERS[pn.node.kind](ctx);

@@ -512,11 +512,11 @@ async function hasPools(db: Db): Promise<boolean> {
 }
 
 /** Claimed rows as tasks to run, in claim order, each with its run and (when this process queued it) its upstream rows. */
-async function claimedTasks(db: Db, claimed: readonly TaskRow[]): Promise<ClaimedTask[]> {
+async function claimedTasks(db: Db, claimed: readonly TaskRow[], handoff?: ReadonlyMap<string, TaskRow[]>): Promise<ClaimedTask[]> {
   const tasks = claimed.map(taskRow).sort((a, b) => b.priority - a.priority || a.createdAt.getTime() - b.createdAt.getTime());
   const out: ClaimedTask[] = [];
   for (const task of tasks) {
-    const upstreamRows = takeUpstream(task.id);
+    const upstreamRows = handoff?.get(task.id) ?? takeUpstream(task.id);
     out.push({ ...task, run: await cachedRunRow(db, task.runId), ...(upstreamRows ? { upstreamRows } : {}), tag: randomBytes(4).toString("hex") });
   }
   return out;
@@ -655,7 +655,7 @@ export async function completeTask(db: Db, task: ClaimedTask, outcome: TaskOutco
     });
   });
   for (const [id, rows] of upstreamOf) rememberUpstream(id, rows);
-  if (ended) await afterRunChange(db, task.run);
+  if (ended) await afterCommit(`task ${task.id}`, () => afterRunChange(db, task.run));
   return { claimed: [], moreReady: true };
 }
 
@@ -698,24 +698,50 @@ async function completeSimply(db: Db, task: ClaimedTask, outcome: TaskOutcome, p
     throw new LeaseLostError(task.id);
   }
   const queued = (r.moved ?? []).filter((m) => m.type === "TASK_QUEUED");
-  // The queued tasks' only upstream is this one, now final: hand its row to the claimer.
+  // The queued tasks' only upstream is this one, now final: its row goes to their claimer — in
+  // this call, or (once the commit is durable: a failed one leaves the upstream unfinished) later.
   const mine: TaskRow = {
     ...task, state: "success", rows: outcome.rows ?? null, outputTable: outcome.outputTable ?? null, result: outcome.result ?? null, error: null, finishedAt: new Date(),
   };
   delete (mine as Partial<ClaimedTask>).run;
   delete (mine as Partial<ClaimedTask>).upstreamRows;
-  for (const q of queued) rememberUpstream(q.id, [mine]);
-  const claimed = await claimedTasks(db, r.claimed ?? []);
-  if (claimed.length) next?.beforeCommit?.(claimed, committed, (t) => (t.runId === task.runId ? plan.nodes.get(t.nodeId)?.node.kind : undefined));
+  const handoff = new Map(queued.map((q) => [q.id, [mine]]));
+  let claimed: ClaimedTask[] = [];
+  let problem: unknown;
+  try {
+    claimed = await claimedTasks(db, r.claimed ?? [], handoff);
+    if (claimed.length) next?.beforeCommit?.(claimed, committed, (t) => (t.runId === task.runId ? plan.nodes.get(t.nodeId)?.node.kind : undefined));
+  } catch (error) {
+    problem = error; // (the tasks it claimed, if committed, run again once their lease lapses)
+  }
   await committed;
-  // Only running tasks were left open: now that this success is committed, look again (of two
-  // last tasks finishing at once, the later commit sees the earlier one and ends the run).
-  // (Not on embedded PGlite: its transactions run one after another, so no two completions can
-  // each have seen the other unfinished.)
-  const ended = !!r.ended || (r.state === "running" && !!r.open && !r.waiting && !isEmbedded(db) && (await finishRunIfDone(db, task.run, plan)));
-  // Ended in the call: it said whether runs wait for the slot; ended here: look.
-  if (r.ended ? r.promote : ended) await afterRunChange(db, task.run);
+  for (const [id, rows] of handoff) if (!claimed.some((c) => c.id === id)) rememberUpstream(id, rows);
+  // Committed: from here nothing may fail the task (a caller's retry would find its success and
+  // take its lease for lost). What follows is tried again on its own and otherwise logged.
+  if (problem) console.error(`task ${task.id}: reading the tasks its completion claimed: ${(problem as Error).message}`);
+  await afterCommit(`task ${task.id}`, async () => {
+    // Only running tasks were left open: now that this success is committed, look again (of two
+    // last tasks finishing at once, the later commit sees the earlier one and ends the run).
+    // (Not on embedded PGlite: its transactions run one after another, so no two completions can
+    // each have seen the other unfinished.)
+    const ended = !!r.ended || (r.state === "running" && !!r.open && !r.waiting && !isEmbedded(db) && (await finishRunIfDone(db, task.run, plan)));
+    // Ended in the call: it said whether runs wait for the slot; ended here: look.
+    if (r.ended ? r.promote : ended) await afterRunChange(db, task.run);
+  });
   return { claimed, queued: queued.length };
+}
+
+/**
+ * What a completion does once its commit is durable (end the run, start queued runs): tried a
+ * few more times on a deadlock, and otherwise logged — never thrown to the worker, whose retry
+ * of the whole completion would find the task succeeded and drop its output as a lost lease's.
+ */
+async function afterCommit(what: string, fn: () => Promise<void>): Promise<void> {
+  try {
+    await withDbRetry(fn);
+  } catch (error) {
+    console.error(`${what}: after its completion: ${(error as Error).message}`);
+  }
 }
 
 // ---------------------------------------------------------------- database functions

@@ -2,7 +2,7 @@
 import type { SQL } from "drizzle-orm";
 import type { PgDialect } from "drizzle-orm/pg-core";
 import type { Db } from "@/db/client";
-import { errorCode } from "./errors";
+import { errorCode, isConnectionLoss } from "./errors";
 
 export async function rowsOf<T>(db: Db, query: SQL): Promise<T[]> {
   const lite = pgliteOf(db);
@@ -85,37 +85,75 @@ export interface BeforeCommit<T> {
  * flush while the caller goes on. Nothing the statement wrote is visible to other sessions
  * before `committed` resolves; the caller may act on the rows inside its own process at once,
  * and outside it (anything another process could see) only once committed. When the statement
- * fails, its transaction is rolled back (COMMIT of a failed transaction is a rollback), the error
- * is thrown and the connection is released. Elsewhere (PGlite, which runs with fsync off; a
- * transaction) as `preparedRowsOf`, committed at once.
+ * fails, its transaction is rolled back (COMMIT of a failed transaction is a rollback) and the
+ * error is thrown. (The first time a statement text is used on a connection, postgres.js asks
+ * for its parameter types first and holds the COMMIT behind it: the order stays, one round trip
+ * more. A statement postgres.js retries after "prepared statement does not exist" runs after
+ * the rollback, on its own, committed before its rows arrive: still nothing early.)
+ * At most RESERVED_AT_ONCE such calls hold a connection at a time per pool; more, PGlite
+ * (which runs with fsync off) and transactions run as `preparedRowsOf`, committed at once.
  */
 export async function preparedRowsBeforeCommit<T>(db: Db, query: SQL): Promise<BeforeCommit<T>> {
   const client = postgresJsOf(db);
   const dialect = dialectOf(db);
-  if (!client?.reserve || !dialect) return { rows: await preparedRowsOf<T>(db, query), committed: Promise.resolve() };
+  const held = client ? (reservedNow.get(client) ?? 0) : 0;
+  if (!client?.reserve || !dialect || held >= RESERVED_AT_ONCE) return { rows: await preparedRowsOf<T>(db, query), committed: Promise.resolve() };
   const q = dialect.sqlToQuery(query);
-  const conn = await client.reserve();
+  reservedNow.set(client, held + 1);
+  let conn: Awaited<ReturnType<NonNullable<PostgresJs["reserve"]>>>;
+  try {
+    conn = await client.reserve();
+  } catch (error) {
+    reservedNow.set(client, (reservedNow.get(client) ?? 1) - 1);
+    throw error;
+  }
   // Sent in this order, in one burst: no round trip between them. (postgres.js sends a query on
   // its first `then` or `execute()`, so each is started here, in order.)
   const begin = conn.unsafe("begin", [], { prepare: true }).execute();
   const statement = conn.unsafe(q.sql, q.params, { prepare: true }).execute();
   const commit = conn.unsafe("commit", [], { prepare: true }).execute();
   begin.catch(() => {}); // its failure fails the statement too
+  let over = false;
+  const done = (error?: unknown) => {
+    if (over) return;
+    over = true;
+    reservedNow.set(client, (reservedNow.get(client) ?? 1) - 1);
+    // A connection that broke is not handed back: postgres.js has already put it among its
+    // closed ones, and releasing it would list it as idle — the next query sent to it would
+    // throw inside the driver, outside any caller (porsager/postgres#1199).
+    if (error === undefined || !broken(error)) conn.release();
+  };
   const committed = commit.then(
-    () => conn.release(),
+    () => done(),
     (error: unknown) => {
-      conn.release();
+      done(error);
       throw error;
     },
   );
+  committed.catch(() => {}); // a caller that stops listening (it failed meanwhile) leaves no unhandled rejection
   try {
     const rows = (await statement) as T[];
     return { rows, committed: committed as Promise<void> };
   } catch (error) {
-    await committed.catch(() => {}); // rolled back (or the connection is gone)
+    if (broken(error)) {
+      // The connection is gone. A COMMIT still waiting behind the statement (the first use of
+      // its text on this connection is described first) is never sent, and never settles.
+      done(error);
+      throw error;
+    }
+    await committed.catch(() => {}); // rolled back
     throw error;
   }
 }
+
+/** Whether a query's error means its connection is gone (lost, refused, or ended by the server). */
+function broken(error: unknown): boolean {
+  return isConnectionLoss(error) || (error as { severity?: string } | null)?.severity === "FATAL";
+}
+
+/** Connections held by `preparedRowsBeforeCommit` per pool: a reserved connection serves nothing else (the app's pool has 10). */
+const RESERVED_AT_ONCE = 4;
+const reservedNow = new WeakMap<PostgresJs, number>();
 
 /** Deadlocks and serialization failures are the database asking to try again: do, a few times. */
 export async function withDbRetry<T>(fn: () => Promise<T>): Promise<T> {

@@ -55,6 +55,8 @@ interface InFlight {
    * it queued), so neither is sent before.
    */
   claim?: Promise<void>;
+  /** Its run is over (reported): a late heartbeat answer or failed claim no longer concerns it. */
+  finished: boolean;
   done: Promise<void>;
 }
 
@@ -83,12 +85,16 @@ export class Worker {
   private dispatcher: Promise<void> = Promise.resolve();
   /** Tasks in flight, each with how to stop it when its lease is lost or its run canceled. */
   private readonly active = new Map<string, InFlight>();
+  /** Executions replaced in `active` by a new claim of their row (theirs failed), still stopping. */
+  private readonly stopping = new Set<Promise<void>>();
   private wakers: (() => void)[] = [];
   /** Set by wake(): work may have appeared since the dispatcher last looked. */
   private woken = false;
   private reaper?: NodeJS.Timeout;
   private beat?: NodeJS.Timeout;
   private beating = false;
+  private beatAt = 0;
+  private beats = 0;
   private readonly listeners = new Set<(report: TaskReport) => void>();
 
   constructor(
@@ -147,7 +153,7 @@ export class Worker {
     await this.dispatcher;
     await this.pruning; // a sweep in progress ends before the caller closes the warehouse
     // A task ending now may still hand its slot to one it claimed: wait until none is left.
-    while (this.active.size) await Promise.all([...this.active.values()].map((a) => a.done));
+    while (this.active.size || this.stopping.size) await Promise.all([...this.active.values()].map((a) => a.done).concat([...this.stopping]));
     clearInterval(this.beat);
   }
 
@@ -191,14 +197,22 @@ export class Worker {
   }
 
   private launch(task: ClaimedTask, claim?: Promise<void>): InFlight {
-    const entry: InFlight = { task, cancel: new AbortController(), lost: false, quiet: false, claim, done: Promise.resolve() };
+    const entry: InFlight = { task, cancel: new AbortController(), lost: false, quiet: false, claim, finished: false, done: Promise.resolve() };
     // The claim did not hold (its commit failed): the row is queued again, for anyone.
     claim?.then(() => (entry.claim = undefined), () => this.loseLease(entry));
+    // The same row claimed again while an execution whose claim failed is still stopping: the
+    // new one is the task's entry (heartbeats, cancel); the old one is waited for by drain().
+    const before = this.active.get(task.id);
+    if (before) {
+      this.stopping.add(before.done);
+      void before.done.finally(() => this.stopping.delete(before.done));
+    }
     this.active.set(task.id, entry);
     entry.done = this.run(entry)
       .catch((error: unknown) => console.error(`worker ${this.id}: task ${task.id}: ${(error as Error).message}`))
       .finally(() => {
-        this.active.delete(task.id);
+        entry.finished = true;
+        if (this.active.get(task.id) === entry) this.active.delete(task.id);
         // A slot is free, and what it finished may have queued more work (unless its completion
         // claimed all it queued, and found nothing else ready).
         if (!entry.quiet) this.wake();
@@ -208,7 +222,7 @@ export class Worker {
 
   /** Stop a task whose lease (or claim) this worker no longer holds: its result must not be recorded. */
   private loseLease(entry: InFlight): void {
-    if (this.active.get(entry.task.id) !== entry) return;
+    if (entry.finished) return;
     entry.lost = true;
     entry.cancel.abort(new TaskFailure("lease lost", true, "lease_lost"));
   }
@@ -224,9 +238,12 @@ export class Worker {
 
   private async heartbeat(): Promise<void> {
     const entries = [...this.active.values()].filter((e) => !e.claim);
-    // One beat at a time: on a slow database beats would otherwise pile up on the same rows.
-    if (entries.length === 0 || this.beating) return;
+    // One beat at a time: on a slow database beats would otherwise pile up on the same rows. A
+    // beat not answered within five intervals (a half-open connection) no longer holds the next.
+    if (entries.length === 0 || (this.beating && performance.now() - this.beatAt < this.heartbeatMs * 5)) return;
+    const beat = ++this.beats;
     this.beating = true;
+    this.beatAt = performance.now();
     try {
       const answers = await heartbeatTasks(this.deps.db, entries.map((e) => e.task), this.leaseSeconds);
       for (const e of entries) {
@@ -237,7 +254,7 @@ export class Worker {
     } catch {
       /* the next beat tries again; the lease outlives a few misses */
     } finally {
-      this.beating = false;
+      if (this.beats === beat) this.beating = false;
     }
   }
 
@@ -248,6 +265,7 @@ export class Worker {
     const logs: { level: "info" | "warn" | "error"; message: string }[] = [];
     const deps: ExecutorDeps = {
       ...this.deps,
+      ...(entry.claim ? { claimed: entry.claim } : {}),
       log: (_task, level, message) => {
         if (++logLines > this.maxLogLines) {
           if (logLines === this.maxLogLines + 1) logs.push({ level: "warn", message: `… more log lines dropped (limit ${this.maxLogLines} per attempt)` });
@@ -268,18 +286,19 @@ export class Worker {
       // The slot this task frees goes to the next ready task, claimed in the same call (none while
       // draining). A task whose work stays inside its run starts as soon as the call returns it,
       // while the commit that claims it is still being made durable; any other waits for it.
-      const started = new Set<string>();
+      let started = new Set<string>();
       const beforeCommit: ClaimNext["beforeCommit"] = (claimed, committed, kindOf) => {
         for (const t of claimed) {
           const kind = kindOf(t);
-          if (!kind || !CONTAINED_KINDS.has(kind) || this.active.has(t.id)) continue;
+          if (!kind || !CONTAINED_KINDS.has(kind)) continue;
           started.add(t.id);
           this.launch(t, committed);
         }
       };
-      const done = await withDbRetry(() =>
-        completeTask(this.deps.db, task, outcome, this.running ? { workerId: this.id, leaseSeconds: this.leaseSeconds, max: 1, beforeCommit } : undefined),
-      );
+      const done = await withDbRetry(() => {
+        started = new Set(); // (a retried call claims anew)
+        return completeTask(this.deps.db, task, outcome, this.running ? { workerId: this.id, leaseSeconds: this.leaseSeconds, max: 1, beforeCommit } : undefined);
+      });
       for (const t of done.claimed) if (!started.has(t.id)) this.launch(t);
       // Nothing more became ready than was just claimed: the dispatcher need not look now.
       if (!done.moreReady) entry.quiet = true;

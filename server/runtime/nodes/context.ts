@@ -37,6 +37,12 @@ export interface NodeContext {
   /** A draft run on sample data: sources stop after this many rows. */
   sampleRows?: number;
   signal: AbortSignal;
+  /**
+   * Settles when this task's claim is durable (at once unless the task started before: see
+   * `ClaimNext.beforeCommit`). Awaited before anything another session sees, such as
+   * (re)publishing an upstream's view: until then that upstream's success may not hold.
+   */
+  claimed: Promise<void>;
   log(level: "info" | "warn" | "error", message: string): void;
 }
 
@@ -79,6 +85,7 @@ export function prepareCellSelect(ctx: NodeContext, sql: string, what: string): 
  * `create table <createTable> as <select>`; otherwise returning its rows (values through jsonb).
  */
 export async function runCellSql(ctx: NodeContext, prepared: PreparedCell, createTable?: string): Promise<Record<string, unknown>[]> {
+  if (prepared.views.length) await ctx.claimed;
   for (const name of prepared.views) await publishOutput(ctx.wh, ctx.schema, name, ctx.upstream.get(name)!.tables);
   const stmt = createTable ? `create table ${createTable} as ${prepared.text}` : prepared.text;
   let rows: { row: Record<string, unknown> }[];

@@ -11,8 +11,10 @@
 import http from "node:http";
 import type { AddressInfo } from "node:net";
 import { sql } from "drizzle-orm";
+import postgres from "postgres";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { PipelineFile, PipelineNode } from "@/server/pipeline";
+import { isConnectionLoss } from "@/server/runtime/errors";
 import { rowsOf } from "@/server/runtime/sql";
 import type { TaskReport } from "@/server/runtime/worker";
 import { openRuntime, type Runtime } from "./harness";
@@ -94,7 +96,7 @@ describe.skipIf(!hasPostgres)("tasks started before their claim is durable (Post
     expect(hookHits[0]! - tell.startedAt!.getTime()).toBeGreaterThanOrEqual(380);
   });
 
-  it("a task started early records its result (and renews its lease) only once its claim is committed", async () => {
+  it("a task started early records its result only once its claim is committed", async () => {
     reports.length = 0;
     // Three of the claims take ≥ 0.4 s to commit: beats are sent meanwhile, for the other tasks only.
     for (const id of ["s3", "s7", "s11"]) await rule(id, "delay");
@@ -106,6 +108,55 @@ describe.skipIf(!hasPostgres)("tasks started before their claim is durable (Post
     expect(attempts).toHaveLength(40);
     const [{ x } = { x: -1 }] = await rt.wh.query<{ x: number }>(`select x from "${run.schemaName}"."${tasks.get("s39")!.outputTable}"`);
     expect(Number(x)).toBe(40);
+  });
+
+  it("a connection that breaks during a completion's commit is not reused: the process goes on, the run succeeds", async () => {
+    reports.length = 0;
+    await rule("u1", "delay");
+    const doc: PipelineFile = {
+      format: "tributary/v1",
+      name: "commit_breaks",
+      defaults: { retries: 0 },
+      nodes: [sqlNode("u0", "select 1 as x"), sqlNode("u1", "select x + 1 as x from u0"), sqlNode("u2", "select x + 1 as x from u1")],
+      edges: [{ from: "u0", to: "u1" }, { from: "u1", to: "u2" }],
+    };
+    // While the commit that claims u1 sleeps in the trigger, its backend is terminated.
+    const admin = postgres(process.env.TEST_DATABASE_URL!, { max: 1, onnotice: () => {} });
+    const appDb = new URL((rt.app as unknown as { url: string }).url).pathname.slice(1);
+    let terminated = 0;
+    const killer = (async () => {
+      const deadline = Date.now() + 20_000;
+      while (terminated === 0 && Date.now() < deadline) {
+        const [row] = await admin<{ n: number }[]>`select count(pg_terminate_backend(pid))::int as n from pg_stat_activity
+                                                   where datname = ${appDb} and wait_event = 'PgSleep'`;
+        terminated = row?.n ?? 0;
+        await new Promise((r) => setTimeout(r, 20));
+      }
+    })();
+    try {
+      const run = await rt.start(doc);
+      await killer;
+      expect(terminated).toBe(1);
+      // (A query of the test's own polling may hear of the terminated connection too: poll again.)
+      let result: Awaited<ReturnType<Runtime["wait"]>> | undefined;
+      for (let i = 0; !result && i < 3; i++) result = await rt.wait(run.id).catch((e: unknown) => (isConnectionLoss(e) ? undefined : Promise.reject(e)));
+      const { run: done, tasks, attempts } = result!;
+      expect(done.state).toBe("success");
+      // u0's completion was lost with its connection: a new attempt (a lost connection uses up no retry).
+      expect(attempts.filter((t) => t.nodeId === "u0").map((t) => t.state)).toEqual(["failed", "success"]);
+      const [{ x } = { x: -1 }] = await rt.wh.query<{ x: number }>(`select x from "${run.schemaName}"."${tasks.get("u2")!.outputTable}"`);
+      expect(Number(x)).toBe(3);
+      // The pool still works: another run, on the same connections.
+      const again = await rt.start({
+        format: "tributary/v1",
+        name: "after_break",
+        nodes: [sqlNode("v0", "select 1 as x"), sqlNode("v1", "select x + 1 as x from v0")],
+        edges: [{ from: "v0", to: "v1" }],
+      });
+      expect((await rt.wait(again.id)).run.state).toBe("success");
+    } finally {
+      await admin.end();
+    }
   });
 
   it("a task whose claim fails at commit is stopped and its result dropped; a new execution writes its own table", async () => {
