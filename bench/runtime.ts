@@ -201,10 +201,10 @@ export async function benchChain(target: Target, sql: SqlAnalyzer, kind: "js" | 
   }
 }
 
-/** 40 independent fib(10) JS tasks: wall time of the run. */
 /** Runs of the 40-task pipeline before the measured ones (see benchParallel). */
 const WARMUP_RUNS = 100;
 
+/** 40 independent fib(10) JS tasks: wall time of the run. */
 export async function benchParallel(target: Target, sql: SqlAnalyzer, n = 40) {
   const env = await openEnv(target, sql, { concurrency: n });
   try {
@@ -229,7 +229,7 @@ export async function benchParallel(target: Target, sql: SqlAnalyzer, n = 40) {
       await new Promise((r) => setTimeout(r, 500));
       runs.push(Math.round((await runToEnd(env, doc(`parallel_${n}_${i}`), sql)).ms));
     }
-    const ms = [...runs].sort((a, b) => a - b)[2]!;
+    const ms = median(runs);
     // On PGlite each task's output table is a new file, created on the server's thread: what that
     // costs on this machine at this moment (it varies by directory and hour on this VM: 0.03–1.9 ms).
     const fileCreateMs = target.driver === "pglite" ? fileCreateCost(env.filesDir) : undefined;

@@ -678,7 +678,7 @@ async function completeSimply(db: Db, task: ClaimedTask, outcome: TaskOutcome, p
     queue.push(id);
   }
   const events: RunEvent[] = [{ runId: task.runId, taskRunId: task.id, type: "TASK_SUCCEEDED", payload: { node: task.nodeId, mapIndex: task.mapIndex, attempt: task.attempt, rows: outcome.rows ?? null } }];
-  // One statement, so its own transaction: no BEGIN/COMMIT round trips.
+  // One call, one transaction, sent in one burst (on Postgres with its BEGIN and COMMIT): no round trips between them.
   let r: { ok: boolean; state?: RunState; moved?: { id: string; nodeId: string; type: EventType }[]; open?: boolean; waiting?: boolean; ended?: boolean; promote?: boolean; claimed?: TaskRow[] } | undefined;
   let committed: Promise<void>;
   try {

@@ -92,9 +92,8 @@ export class Worker {
   private woken = false;
   private reaper?: NodeJS.Timeout;
   private beat?: NodeJS.Timeout;
-  private beating = false;
-  private beatAt = 0;
-  private beats = 0;
+  /** When the heartbeat in flight was sent (performance.now()); null when none is. */
+  private beatSent: number | null = null;
   private readonly listeners = new Set<(report: TaskReport) => void>();
 
   constructor(
@@ -240,10 +239,9 @@ export class Worker {
     const entries = [...this.active.values()].filter((e) => !e.claim);
     // One beat at a time: on a slow database beats would otherwise pile up on the same rows. A
     // beat not answered within five intervals (a half-open connection) no longer holds the next.
-    if (entries.length === 0 || (this.beating && performance.now() - this.beatAt < this.heartbeatMs * 5)) return;
-    const beat = ++this.beats;
-    this.beating = true;
-    this.beatAt = performance.now();
+    if (entries.length === 0 || (this.beatSent !== null && performance.now() - this.beatSent < this.heartbeatMs * 5)) return;
+    const sent = performance.now();
+    this.beatSent = sent;
     try {
       const answers = await heartbeatTasks(this.deps.db, entries.map((e) => e.task), this.leaseSeconds);
       for (const e of entries) {
@@ -254,7 +252,7 @@ export class Worker {
     } catch {
       /* the next beat tries again; the lease outlives a few misses */
     } finally {
-      if (this.beats === beat) this.beating = false;
+      if (this.beatSent === sent) this.beatSent = null;
     }
   }
 

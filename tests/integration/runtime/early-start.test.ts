@@ -22,6 +22,14 @@ import { openRuntime, type Runtime } from "./harness";
 const hasPostgres = !!process.env.TEST_DATABASE_URL;
 const sqlNode = (id: string, text: string, extra: Partial<PipelineNode> = {}): PipelineNode =>
   ({ id, kind: "sql", name: id, config: { sql: text }, ...extra }) as PipelineNode;
+/** A pipeline whose nodes run one after another, in the order given. */
+const chain = (name: string, nodes: PipelineNode[], defaults?: PipelineFile["defaults"]): PipelineFile => ({
+  format: "tributary/v1",
+  name,
+  ...(defaults ? { defaults } : {}),
+  nodes,
+  edges: nodes.slice(1).map((n, i) => ({ from: nodes[i]!.id, to: n.id })),
+});
 
 describe.skipIf(!hasPostgres)("tasks started before their claim is durable (Postgres)", () => {
   let rt: Runtime;
@@ -73,17 +81,12 @@ describe.skipIf(!hasPostgres)("tasks started before their claim is durable (Post
   it("a sql task starts while the commit that claims it is made durable; a notify waits for it", async () => {
     await rule("early", "delay");
     await rule("tell", "delay");
-    const doc: PipelineFile = {
-      format: "tributary/v1",
-      name: "early_start",
-      nodes: [
-        sqlNode("first", "select 1 as x"),
-        // Its own clock, when its statement runs (the warehouse is on the same server).
-        sqlNode("early", "select clock_timestamp() as at from first"),
-        { id: "tell", kind: "notify", name: "tell", config: { channel: "webhook", url: hookUrl } } as PipelineNode,
-      ],
-      edges: [{ from: "first", to: "early" }, { from: "early", to: "tell" }],
-    };
+    const doc = chain("early_start", [
+      sqlNode("first", "select 1 as x"),
+      // Its own clock, when its statement runs (the warehouse is on the same server).
+      sqlNode("early", "select clock_timestamp() as at from first"),
+      { id: "tell", kind: "notify", name: "tell", config: { channel: "webhook", url: hookUrl } } as PipelineNode,
+    ]);
     const run = await rt.start(doc);
     const { run: done, tasks } = await rt.wait(run.id);
     expect(done.state).toBe("success");
@@ -101,7 +104,7 @@ describe.skipIf(!hasPostgres)("tasks started before their claim is durable (Post
     // Three of the claims take ≥ 0.4 s to commit: beats are sent meanwhile, for the other tasks only.
     for (const id of ["s3", "s7", "s11"]) await rule(id, "delay");
     const nodes = Array.from({ length: 40 }, (_, i) => sqlNode(`s${i}`, i ? `select x + 1 as x from s${i - 1}` : "select 1 as x"));
-    const run = await rt.start({ format: "tributary/v1", name: "chain", defaults: { retries: 0 }, nodes, edges: nodes.slice(1).map((n, i) => ({ from: `s${i}`, to: n.id })) });
+    const run = await rt.start(chain("chain", nodes, { retries: 0 }));
     const { run: done, tasks, attempts } = await rt.wait(run.id);
     expect(done.state).toBe("success");
     expect(reports.filter((r) => r.state !== "success")).toEqual([]);
@@ -113,13 +116,7 @@ describe.skipIf(!hasPostgres)("tasks started before their claim is durable (Post
   it("a connection that breaks during a completion's commit is not reused: the process goes on, the run succeeds", async () => {
     reports.length = 0;
     await rule("u1", "delay");
-    const doc: PipelineFile = {
-      format: "tributary/v1",
-      name: "commit_breaks",
-      defaults: { retries: 0 },
-      nodes: [sqlNode("u0", "select 1 as x"), sqlNode("u1", "select x + 1 as x from u0"), sqlNode("u2", "select x + 1 as x from u1")],
-      edges: [{ from: "u0", to: "u1" }, { from: "u1", to: "u2" }],
-    };
+    const doc = chain("commit_breaks", [sqlNode("u0", "select 1 as x"), sqlNode("u1", "select x + 1 as x from u0"), sqlNode("u2", "select x + 1 as x from u1")], { retries: 0 });
     // While the commit that claims u1 sleeps in the trigger, its backend is terminated.
     const admin = postgres(process.env.TEST_DATABASE_URL!, { max: 1, onnotice: () => {} });
     const appDb = new URL((rt.app as unknown as { url: string }).url).pathname.slice(1);
@@ -147,12 +144,7 @@ describe.skipIf(!hasPostgres)("tasks started before their claim is durable (Post
       const [{ x } = { x: -1 }] = await rt.wh.query<{ x: number }>(`select x from "${run.schemaName}"."${tasks.get("u2")!.outputTable}"`);
       expect(Number(x)).toBe(3);
       // The pool still works: another run, on the same connections.
-      const again = await rt.start({
-        format: "tributary/v1",
-        name: "after_break",
-        nodes: [sqlNode("v0", "select 1 as x"), sqlNode("v1", "select x + 1 as x from v0")],
-        edges: [{ from: "v0", to: "v1" }],
-      });
+      const again = await rt.start(chain("after_break", [sqlNode("v0", "select 1 as x"), sqlNode("v1", "select x + 1 as x from v0")]));
       expect((await rt.wait(again.id)).run.state).toBe("success");
     } finally {
       await admin.end();
@@ -162,13 +154,7 @@ describe.skipIf(!hasPostgres)("tasks started before their claim is durable (Post
   it("a task whose claim fails at commit is stopped and its result dropped; a new execution writes its own table", async () => {
     reports.length = 0;
     await rule("b", "fail_once");
-    const doc: PipelineFile = {
-      format: "tributary/v1",
-      name: "claim_fails",
-      defaults: { retries: 1, retryDelaySeconds: 0 },
-      nodes: [sqlNode("a", "select 1 as x"), sqlNode("b", "select x + 1 as x from a")],
-      edges: [{ from: "a", to: "b" }],
-    };
+    const doc = chain("claim_fails", [sqlNode("a", "select 1 as x"), sqlNode("b", "select x + 1 as x from a")], { retries: 1, retryDelaySeconds: 0 });
     const run = await rt.start(doc);
     const { run: done, tasks, attempts } = await rt.wait(run.id);
     expect(done.state).toBe("success");
